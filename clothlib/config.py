@@ -1,0 +1,62 @@
+"""One settings object for paths and switches, read from the environment once.
+
+Paths are resolved from the package location (the repository root for an editable install),
+never from the current working directory, so a notebook in ``notebooks/`` and a script at the
+repository root see the same data and checkpoints.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def _default_home() -> Path:
+    """The repository root for an editable install, else ``~/clothlib``."""
+    if (REPO_DIR / "pyproject.toml").exists():
+        return REPO_DIR
+    return Path.home() / "clothlib"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and how big a run is.
+
+    Environment variables: ``CLOTHLIB_DATA`` (folder holding ``photos/``, ``annotations/`` and
+    ``label_list.mat``), ``CLOTHLIB_CACHE`` (decoded masks and other derived files),
+    ``CLOTHLIB_CHECKPOINTS``, ``CLOTHLIB_FAST=1`` (tiny subsets, few iterations) and
+    ``CLOTHLIB_DEVICE`` (``cpu`` unless set).
+    """
+
+    data_root: Path
+    cache_dir: Path
+    checkpoint_dir: Path
+    fast: bool = False
+    device: str = "cpu"
+    splits_dir: Path = field(default=PACKAGE_DIR / "splits")
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        home = _default_home()
+        data_root = Path(os.environ.get("CLOTHLIB_DATA", home / "data" / "ccp")).expanduser()
+        return cls(
+            data_root=data_root.resolve(),
+            cache_dir=Path(os.environ.get("CLOTHLIB_CACHE", home / "data" / "cache")).expanduser().resolve(),
+            checkpoint_dir=Path(os.environ.get("CLOTHLIB_CHECKPOINTS", home / "checkpoints")).expanduser().resolve(),
+            fast=_env_flag("CLOTHLIB_FAST"),
+            device=os.environ.get("CLOTHLIB_DEVICE", "cpu"),
+        )
+
+    def pick(self, fast_value, full_value):
+        """``fast_value`` in fast mode, else ``full_value``: fast mode changes sizes, never code paths."""
+        return fast_value if self.fast else full_value
+
+
+settings = Settings.from_env()
