@@ -10,8 +10,9 @@ import os
 import random
 
 from .config import Settings, settings
+from .env import check_environment
 
-__all__ = ["__version__", "require", "set_seed", "settings", "Settings"]
+__all__ = ["__version__", "check_environment", "require", "set_seed", "settings", "Settings"]
 
 
 def require(version: str) -> str:

@@ -32,7 +32,8 @@ class Settings:
     Environment variables: ``CLOTHLIB_DATA`` (folder holding ``photos/``, ``annotations/`` and
     ``label_list.mat``), ``CLOTHLIB_CACHE`` (decoded masks and other derived files),
     ``CLOTHLIB_CHECKPOINTS``, ``CLOTHLIB_FAST=1`` (tiny subsets, few iterations) and
-    ``CLOTHLIB_DEVICE`` (``cpu`` unless set).
+    ``CLOTHLIB_DEVICE`` (``cpu`` unless set). In fast mode every notebook works on the first
+    ``fast_photos`` photos of a split.
     """
 
     data_root: Path
@@ -53,6 +54,12 @@ class Settings:
             fast=_env_flag("CLOTHLIB_FAST"),
             device=os.environ.get("CLOTHLIB_DEVICE", "cpu"),
         )
+
+    fast_photos: int = 40
+
+    def subset(self, items: list) -> list:
+        """The first ``fast_photos`` items in fast mode, all of them otherwise."""
+        return list(items[: self.fast_photos]) if self.fast else list(items)
 
     def pick(self, fast_value, full_value):
         """``fast_value`` in fast mode, else ``full_value``: fast mode changes sizes, never code paths."""

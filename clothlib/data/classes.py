@@ -19,8 +19,8 @@ from ..io import atomic_write
 CLASS_GROUPS: list[tuple[str, tuple[str, ...], str]] = [
     ("null", ("null", "bra", "intimate", "panties", "swimwear", "gloves", "watch", "bracelet",
               "necklace", "earrings", "ring"),
-     "background, plus labels that are too rare (bra, gloves, intimates: <= 15 photos, none for "
-     "three of them) or too small to segment or sell as a garment (jewellery: < 0.01 % of pixels)"),
+     "background, plus labels too rare to learn (bra, gloves and intimates appear in a handful of "
+     "photos or none) or too small to segment or sell as a garment (watch and jewellery)"),
     ("hair", ("hair",), "not a garment; kept because it borders hats and tops"),
     ("skin", ("skin",), "not a garment; kept so the FCN learns where the body is bare"),
     ("tops", ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "hoodie", "jumper",
@@ -30,12 +30,12 @@ CLASS_GROUPS: list[tuple[str, tuple[str, ...], str]] = [
      "outer layers; CCP's 'suit' marks the suit jacket over the torso in most photos"),
     ("dress", ("dress", "romper"), "one-piece garments covering torso and legs"),
     ("pants", ("pants", "jeans", "leggings"), "full-length legwear garments"),
-    ("skirt", ("skirt",), "its own category: 167 photos, 0.86 % of pixels"),
+    ("skirt", ("skirt",), "a distinct shape with many examples of its own"),
     ("shorts", ("shorts",), "short legwear, kept apart from pants so length stays meaningful"),
     ("legwear", ("stockings", "tights", "socks"), "hosiery worn on the legs under other garments"),
     ("shoes", ("shoes", "boots", "sandals", "heels", "pumps", "flats", "loafers", "sneakers",
                "wedges", "clogs"),
-     "all footwear: each kind alone is small (most < 0.02 % of pixels), together 775+ photos"),
+     "all footwear: most kinds alone are tiny, together shoes are in most photos"),
     ("bag", ("bag", "purse", "wallet"), "carried items a shop sells as bags"),
     ("accessories", ("accessories", "hat", "scarf", "belt", "sunglasses", "glasses", "tie"),
      "worn accessories large enough to see: head, neck, waist and eyewear"),
@@ -81,3 +81,8 @@ def export_classes(path: str | os.PathLike) -> Path:
     with atomic_write(path) as f:
         json.dump(payload, f, indent=2)
     return Path(path)
+
+
+def merge_counts(label_counts: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Sum per-CCP-label counts (length 59) into per-class counts (length 13)."""
+    return np.bincount(lut, weights=label_counts, minlength=NUM_CLASSES).astype(label_counts.dtype)

@@ -102,6 +102,15 @@ def fetch_ccp(
     if _is_verified(dest, entries, stamp):
         _say(progress, f"CCP dataset already verified at {dest}; nothing to do.")
         return dest
+    if source is not None:
+        source = Path(source).expanduser().resolve()
+        if not zipfile.is_zipfile(source):
+            source = _find_root(source)
+        if source == dest:
+            raise DatasetError(
+                f"--source and --dest are the same folder, {dest}. Use it as it is "
+                f"(export CLOTHLIB_DATA={dest}) or copy it elsewhere with another --dest."
+            )
     _check_dest_free(dest)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -111,12 +120,10 @@ def fetch_ccp(
         tree.mkdir()
         if source is None:
             _extract(_download(url, work, progress), tree, entries, progress, downloaded_from=url)
+        elif source.is_dir():
+            _copy_tree(source, tree, entries, progress)
         else:
-            source = Path(source).expanduser().resolve()
-            if zipfile.is_zipfile(source):
-                _extract(source, tree, entries, progress)
-            else:
-                _copy_tree(_find_root(source), tree, entries, progress)
+            _extract(source, tree, entries, progress)
         (tree / MARKER).write_text(stamp + "\n", encoding="utf-8")
         if dest.is_dir():  # an empty folder (checked above); Windows cannot rename onto it
             dest.rmdir()

@@ -1,0 +1,51 @@
+"""ipywidgets explorers. Each one comes with a static figure, so a notebook reads well without a kernel."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from .data.ccp import label_names, read_class_mask, read_groundtruth, read_photo
+from .data.classes import CLASSES
+from .viz import show_mask_overlay
+
+
+def plot_relabeling(photo_ids: list[str], alpha: float = 0.6):
+    """One row per photo: the photo, its 59 CCP labels, its 13 classes (static figure)."""
+    names = label_names()
+    fig, axes = plt.subplots(len(photo_ids), 3, figsize=(12, 4.6 * len(photo_ids)), squeeze=False)
+    for row, photo_id in zip(axes, photo_ids):
+        photo = read_photo(photo_id)
+        row[0].imshow(photo)
+        row[0].set_title(f"photo {photo_id}")
+        row[0].axis("off")
+        show_mask_overlay(row[1], photo, read_groundtruth(photo_id), names, "59 CCP labels", alpha)
+        show_mask_overlay(row[2], photo, read_class_mask(photo_id), CLASSES, "13 classes", alpha)
+    fig.tight_layout()
+    return fig
+
+
+def relabeling_browser(photo_ids: list[str]):
+    """A photo slider with a 59-label / 13-class toggle and an opacity slider."""
+    import ipywidgets as widgets
+
+    index = widgets.IntSlider(0, 0, len(photo_ids) - 1, description="photo")
+    labels = widgets.ToggleButtons(options=["13 classes", "59 CCP labels"], description="labels")
+    alpha = widgets.FloatSlider(0.6, min=0.0, max=1.0, step=0.1, description="opacity")
+    out = widgets.Output()
+
+    def draw(*_):
+        photo_id = photo_ids[index.value]
+        photo = read_photo(photo_id)
+        if labels.value == "13 classes":
+            mask, names = read_class_mask(photo_id), CLASSES
+        else:
+            mask, names = read_groundtruth(photo_id), label_names()
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(6, 6))
+            show_mask_overlay(ax, photo, mask, names, f"photo {photo_id}: {labels.value}", alpha.value)
+            plt.show()
+
+    for control in (index, labels, alpha):
+        control.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([index, alpha]), labels, out])
