@@ -62,15 +62,20 @@ def tagged_ids(root: str | os.PathLike | None = None) -> list[str]:
     return _ids(check_dataset(root) / "annotations" / "image-level")
 
 
+def _restore_hint(path: Path) -> str:
+    return (f"Restore the dataset: remove {settings.data_root} (or the folder holding {path.name}) "
+            f"and run `{DOWNLOAD_COMMAND}` again.")
+
+
 def _load_mat(path: Path, key: str) -> np.ndarray:
     if not path.exists():
-        raise DatasetMissingError(f"{path} is missing. Re-run `{DOWNLOAD_COMMAND}` to restore the dataset.")
+        raise DatasetMissingError(f"{path} is missing. {_restore_hint(path)}")
     try:
         value = scipy.io.loadmat(str(path))[key]
     except Exception as err:  # scipy raises many types for damaged files
         raise CorruptFileError(
             f"{path} is not a readable .mat file with '{key}' ({type(err).__name__}: {err}). "
-            f"Re-run `{DOWNLOAD_COMMAND}` to restore it."
+            + _restore_hint(path)
         ) from err
     return value
 
@@ -98,13 +103,13 @@ def read_photo(photo_id: str, root: str | os.PathLike | None = None) -> np.ndarr
     """The photo as an H x W x 3 uint8 RGB array."""
     path = check_dataset(root) / "photos" / f"{photo_id}.jpg"
     if not path.exists():
-        raise DatasetMissingError(f"{path} is missing. Re-run `{DOWNLOAD_COMMAND}` to restore the dataset.")
+        raise DatasetMissingError(f"{path} is missing. {_restore_hint(path)}")
     try:
         with Image.open(path) as im:
             return np.array(im.convert("RGB"))
     except (OSError, UnidentifiedImageError) as err:
         raise CorruptFileError(
-            f"{path} is not a readable JPEG ({err}). Re-run `{DOWNLOAD_COMMAND}` to restore it."
+            f"{path} is not a readable JPEG ({err}). {_restore_hint(path)}"
         ) from err
 
 
@@ -127,7 +132,7 @@ def read_groundtruth(photo_id: str, root: str | os.PathLike | None = None, cache
     if mask.ndim != 2 or mask.dtype != np.uint8 or mask.max() >= NUM_CCP_LABELS:
         raise CorruptFileError(
             f"{path}: 'groundtruth' should be a 2-D uint8 array of labels 0..58, got "
-            f"{mask.dtype} {mask.shape} with max {mask.max()}. Re-run `{DOWNLOAD_COMMAND}` to restore it."
+            f"{mask.dtype} {mask.shape} with max {mask.max()}. {_restore_hint(path)}"
         )
     if cache and root is None:
         with atomic_write(cached, "wb") as f:
@@ -145,7 +150,7 @@ def read_tags(photo_id: str, root: str | os.PathLike | None = None) -> np.ndarra
     path = check_dataset(root) / "annotations" / "image-level" / f"{photo_id}.mat"
     tags = _load_mat(path, "tags")
     if tags.size and tags.max() >= NUM_CCP_LABELS:
-        raise CorruptFileError(f"{path}: tag {tags.max()} is outside 0..58. Re-run `{DOWNLOAD_COMMAND}`.")
+        raise CorruptFileError(f"{path}: tag {tags.max()} is outside 0..58. {_restore_hint(path)}")
     return np.unique(tags.astype(np.int64).ravel())
 
 

@@ -25,6 +25,7 @@ from typing import BinaryIO, Iterable
 from tqdm.auto import tqdm
 
 from ..config import settings
+from ..io import atomic_write
 
 DEFAULT_URL = "https://github.com/bearpaw/clothing-co-parsing/archive/refs/heads/master.zip"
 MANIFEST_PATH = Path(__file__).with_name("ccp_manifest.tsv")
@@ -77,9 +78,9 @@ def write_manifest(src: str | os.PathLike, out: str | os.PathLike = MANIFEST_PAT
         with open(src / rel, "rb") as f:
             size, sha = _copy_hashing(f, None)
         rows.append(f"{rel}\t{size}\t{sha}")
-    out = Path(out)
-    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return out
+    with atomic_write(out) as f:
+        f.write("\n".join(rows) + "\n")
+    return Path(out)
 
 
 def fetch_ccp(
