@@ -1,0 +1,94 @@
+"""One training loop for every model in the course (parsing and hashing alike).
+
+Each epoch starts from ``seed + epoch`` (Python, NumPy, PyTorch and so the data order and the
+augmentations), and the full training state is saved atomically after every epoch, so a run that
+is interrupted and resumed ends with exactly the weights of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__, set_seed
+from .io import atomic_write
+
+StepFn = Callable[[torch.nn.Module, object], tuple[torch.Tensor, dict]]
+
+
+def save_state(path: str | os.PathLike, state: dict) -> Path:
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
+    return Path(path)
+
+
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable, step: StepFn, *,
+        epochs: int, state_path: str | os.PathLike, evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        scheduler=None, seed: int = 0, meta: dict | None = None, max_steps: int | None = None,
+        desc: str = "train") -> list[dict]:
+    """Train ``model`` for ``epochs``, resuming from ``state_path`` if it holds an earlier run.
+
+    ``step(model, batch)`` returns the loss to minimise and a dict of numbers to average over the
+    epoch; ``evaluate(model)`` returns validation metrics. ``max_steps`` caps batches per epoch
+    (fast mode). Returns the history: one dict per epoch.
+    """
+    state_path = Path(state_path)
+    history: list[dict] = []
+    start_epoch = 0
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if state.get("meta") != meta:
+            raise ValueError(f"{state_path} was written by a run with another configuration; "
+                             "delete it or choose another --out to start afresh.")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"]
+        print(f"resuming {state_path} after epoch {start_epoch}")
+
+    for epoch in range(start_epoch, epochs):
+        set_seed(seed + epoch)
+        model.train()
+        sums: dict[str, float] = {}
+        count = 0
+        started = time.perf_counter()
+        bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
+                   total=min(len(train_loader), max_steps) if max_steps else None)
+        for index, batch in enumerate(bar):
+            if max_steps is not None and index >= max_steps:
+                break
+            loss, numbers = step(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            for key, value in {"loss": loss.item(), **numbers}.items():
+                sums[key] = sums.get(key, 0.0) + value
+            count += 1
+            bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
+        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 1),
+                  **{key: value / max(count, 1) for key, value in sums.items()},
+                  "lr": optimizer.param_groups[0]["lr"]}
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                record.update(evaluate(model))
+        history.append(record)
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}, flush=True)
+        save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                                "epoch": epoch + 1, "history": history, "meta": meta,
+                                "clothlib": __version__})
+    return history
+
+
+def poly_schedule(optimizer: torch.optim.Optimizer, total_steps: int, power: float = 0.9):
+    """FCN / DeepLab "poly" decay: lr * (1 - step / total) ** power, per optimisation step."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: max(0.0, 1 - step / max(1, total_steps)) ** power)

@@ -1,0 +1,61 @@
+"""``python -m clothlib.parsing {train,evaluate,predict}``: the parsing stage from the command line.
+
+    python -m clothlib.parsing train --model effnet_fcn --epochs 24 --out checkpoints/effnet_fcn.pt
+    python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
+    python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from ..config import settings
+from .models import MODELS
+from .train import ParsingConfig, evaluate_checkpoint, predict_split, train
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ParsingConfig field, with its default: the config stays the single source."""
+    for field in dataclasses.fields(ParsingConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        if field.name == "model":
+            parser.add_argument(flag, choices=MODELS, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=type(default[0]), nargs=2, default=default, metavar=("A", "B"))
+        else:
+            kind = int if field.name == "max_photos" else type(default)
+            parser.add_argument(flag, type=kind, default=default, help=f"default: {default}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m clothlib.parsing", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_cmd = commands.add_parser("train", help="train a parsing network (resumes if interrupted)")
+    _add_config_flags(train_cmd)
+    train_cmd.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/net1.pt")
+    eval_cmd = commands.add_parser("evaluate", help="metrics on a split, written beside the checkpoint")
+    eval_cmd.add_argument("--checkpoint", required=True)
+    eval_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
+    eval_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
+    predict_cmd = commands.add_parser("predict", help="write <photo id>.png class maps for a split")
+    predict_cmd.add_argument("--checkpoint", required=True)
+    predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
+    predict_cmd.add_argument("--out", required=True, help="folder for the PNGs and classes.json")
+    predict_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
+    args = parser.parse_args(argv)
+
+    if args.command == "train":
+        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ParsingConfig)}
+        print(f"wrote {train(ParsingConfig.from_dict(values), args.out)}")
+    elif args.command == "evaluate":
+        summary = evaluate_checkpoint(args.checkpoint, args.split, args.max_photos)
+        print(json.dumps({k: summary[k] for k in ("overall_acc", "mean_acc", "mean_iu", "per_class_iou")}, indent=1))
+    elif args.command == "predict":
+        print(f"wrote {predict_split(args.checkpoint, args.split, args.out, args.max_photos)}")
+
+
+if __name__ == "__main__":
+    main()
