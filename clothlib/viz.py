@@ -51,3 +51,27 @@ def show_mask_overlay(ax, image: np.ndarray, mask: np.ndarray, names: list[str],
     if legend:
         ax.legend(handles=legend_handles(names, colours, np.unique(mask)), loc="upper left",
                   bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+
+
+def plot_fusion_diagram(ax, taps: list[dict], title: str = "") -> None:
+    """Encoder feature maps (box height ~ 1 / sqrt(stride)) feeding the score / x2 deconv / sum decoder."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    n = len(taps)
+    ax.set_xlim(-0.5, n + 1.8)
+    ax.set_ylim(-1.6, 1.3)
+    ax.axis("off")
+    ax.set_title(title)
+    ax.add_patch(Rectangle((-0.45, -0.5), 0.3, 1.0, color="#bbbbbb"))
+    ax.text(-0.3, -0.65, "image\nstride 1", ha="center", va="top", fontsize=7)
+    for i, tap in enumerate(taps):
+        height = tap["stride"] ** -0.5
+        ax.add_patch(Rectangle((i + 0.1, -height / 2), 0.5, height, color="#4c72b0"))
+        ax.text(i + 0.35, -0.65, f"{tap['feature']}\n{tap['channels']} ch\nstride {tap['stride']}\n"
+                f"RF {tap['receptive_field']} px", ha="center", va="top", fontsize=7)
+        ax.add_patch(FancyArrowPatch((i + 0.35, height / 2 + 0.02), (n + 0.6, 0.85 - 0.08 * i),
+                                     arrowstyle="->", mutation_scale=8, color="#dd8452"))
+    ax.add_patch(Rectangle((n + 0.6, 0.3), 0.9, 0.7, color="#dd8452", alpha=0.3))
+    ax.text(n + 1.05, 0.65, "1x1 score\nx2 deconv\ncrop + sum", ha="center", va="center", fontsize=7)
+    ax.add_patch(FancyArrowPatch((n + 1.05, 0.3), (n + 1.05, -0.3), arrowstyle="->", mutation_scale=8))
+    ax.text(n + 1.05, -0.45, f"x{taps[0]['stride']} deconv\n-> 13 class\nscores", ha="center", va="top", fontsize=7)

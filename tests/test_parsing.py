@@ -74,3 +74,21 @@ def test_train_writes_a_self_describing_checkpoint_and_curve(tmp_path, ccp_root)
 def test_missing_checkpoint_says_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="clothlib.parsing train"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_caffe_rates_translate_by_pixels_per_batch():
+    from clothlib.parsing.sweep import mean_loss_rate
+
+    config = ParsingConfig(batch_size=2, crop=(10, 5))
+    assert mean_loss_rate(1e-6, config) == pytest.approx(1e-4)
+
+
+def test_sweep_writes_one_row_per_model_and_rate(tmp_path, ccp_root):
+    out = tmp_path / "sweep.json"
+    main(["sweep", "--models", "net1", "--epochs", "1", "--batch-size", "2", "--crop", "64", "48",
+          "--base-height", "96", "--eval-height", "96", "--workers", "0", "--max-photos", "2",
+          "--width", "0.125", "--out", str(out)])
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["caffe_lr"] for r in runs] == [1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
+    assert runs[0]["lr"] == pytest.approx(1e-5 * 2 * 64 * 48)
+    assert all(0 <= r["val_mean_iu"] <= 100 for r in runs)

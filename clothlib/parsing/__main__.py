@@ -3,6 +3,7 @@
     python -m clothlib.parsing train --model effnet_fcn --epochs 24 --out checkpoints/effnet_fcn.pt
     python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR
+    python -m clothlib.parsing sweep --models net1 net2 --epochs 3 --max-photos 200 --out checkpoints/lr_sweep.json
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 
 from ..config import settings
 from .models import MODELS
+from .sweep import lr_sweep
 from .train import ParsingConfig, evaluate_checkpoint, predict_split, train
 
 
@@ -45,11 +47,19 @@ def main(argv: list[str] | None = None) -> None:
     predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
     predict_cmd.add_argument("--out", required=True, help="folder for the PNGs and classes.json")
     predict_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
+    sweep_cmd = commands.add_parser("sweep", help="paper Tables 1-2: the Caffe learning rates, translated")
+    _add_config_flags(sweep_cmd)
+    sweep_cmd.add_argument("--models", nargs="+", choices=MODELS, default=["net1", "net2"])
+    sweep_cmd.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args(argv)
 
+    if args.command in ("train", "sweep"):
+        config = ParsingConfig.from_dict({f.name: getattr(args, f.name) for f in dataclasses.fields(ParsingConfig)})
     if args.command == "train":
-        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ParsingConfig)}
-        print(f"wrote {train(ParsingConfig.from_dict(values), args.out)}")
+        print(f"wrote {train(config, args.out)}")
+    elif args.command == "sweep":
+        for row in lr_sweep(args.models, config, args.out):
+            print(row)
     elif args.command == "evaluate":
         summary = evaluate_checkpoint(args.checkpoint, args.split, args.max_photos)
         print(json.dumps({k: summary[k] for k in ("overall_acc", "mean_acc", "mean_iu", "per_class_iou")}, indent=1))

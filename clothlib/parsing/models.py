@@ -62,6 +62,7 @@ class ParsingNet(nn.Module):
     """An encoder giving feature maps at several depths, and the fusion decoder over them."""
 
     STRIDE = 32  # deepest feature stride: inputs are padded to a multiple of it
+    tap_modules: tuple[str, ...] = ()  # names of the encoder modules whose outputs feed the decoder
 
     def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -97,6 +98,7 @@ class VGGFCN(ParsingNet):
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
         self.decoder = FusionDecoder(channels[2:], num_classes, shallowest_stride=8)
+        self.tap_modules = ("blocks.2", "blocks.3", "blocks.4")  # pool3, pool4, pool5
 
     def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         taps = []
@@ -125,6 +127,7 @@ class EfficientNetFCN(ParsingNet):
         self.stem = nn.Sequential(encoder._conv_stem, encoder._bn0, nn.ReLU6(inplace=True))
         self.blocks = encoder._blocks[: self.TAP_BLOCKS[-1] + 1]
         self.decoder = FusionDecoder(list(self.TAP_CHANNELS), num_classes, shallowest_stride=4)
+        self.tap_modules = tuple(f"blocks.{i}" for i in self.TAP_BLOCKS)
 
     def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)
@@ -134,6 +137,26 @@ class EfficientNetFCN(ParsingNet):
             if index in self.TAP_BLOCKS:
                 taps.append(x)
         return taps
+
+
+def describe_taps(model: ParsingNet, input_size: tuple[int, int] = (416, 276)) -> list[dict]:
+    """For each feature map the decoder fuses: channels, output size, stride and theoretical
+    receptive field (grown by every convolution and pooling before it: r += (k - 1) * jump)."""
+    receptive, jump, at = 1, 1, {}
+    for name, module in model.named_modules():
+        if name.startswith("decoder") or not isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+            continue
+        kernel = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
+        stride = module.stride if isinstance(module.stride, int) else module.stride[0]
+        receptive += (kernel - 1) * jump
+        jump *= stride
+        for tap in model.tap_modules:
+            if name.startswith(tap + "."):
+                at[tap] = (receptive, jump)
+    with torch.no_grad():
+        taps = model.eval().taps(torch.zeros(1, 3, *input_size))
+    return [{"feature": tap, "channels": t.shape[1], "size": tuple(t.shape[-2:]), "stride": at[tap][1],
+             "receptive_field": at[tap][0]} for tap, t in zip(model.tap_modules, taps)]
 
 
 def lite0_weights_path() -> str:

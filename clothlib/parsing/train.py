@@ -162,6 +162,20 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, ParsingCo
     return model.eval(), config, checkpoint
 
 
+def load_or_train(config: ParsingConfig, name: str | None = None) -> tuple[torch.nn.Module, ParsingConfig, dict]:
+    """The shipped ``checkpoints/<name>.pt`` if present; otherwise train ``config`` into the cache
+    folder (never over the shipped checkpoints) and load that."""
+    name = name or config.model
+    shipped = settings.checkpoint_dir / f"{name}.pt"
+    if shipped.exists():
+        return load_checkpoint(shipped)
+    trained = settings.cache_dir / "checkpoints" / f"{name}.pt"
+    if not trained.exists():
+        print(f"{shipped} not found: training {name} for {config.epochs} epochs into {trained}")
+        train(config, trained)
+    return load_checkpoint(trained)
+
+
 def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", max_photos: int | None = None,
                         progress: bool = True) -> dict:
     """Metrics of a checkpoint on a split, written next to it as ``<stem>.<split>.metrics.json``."""

@@ -1,0 +1,75 @@
+"""Parsing speed on this CPU: inference per photo at annotation resolution, and training images/s.
+
+Inference is the whole ``predict_scores`` path on real test photos (resize, network, upsampling of
+the scores to the annotation's size, softmax) at the configured network height and at the photo's
+full height. Training is forward + backward + SGD step on a batch of the training crop size.
+
+    python benchmarks/parsing_speed.py [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from clothlib.data import load_split, read_photo
+from clothlib.io import atomic_write
+from clothlib.parsing import MODELS, ParsingConfig, predict_scores
+from clothlib.parsing.train import make_model
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "parsing_speed.json")
+
+
+def best_of(fn, repeats: int) -> float:
+    """Fastest of ``repeats`` timed calls after one warm-up (the least disturbed measurement)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    photos = [read_photo(i) for i in load_split("test")[:3]]
+    rows = []
+    print(f"torch threads: {torch.get_num_threads()}, photo {photos[0].shape[1]} x ~{photos[0].shape[0]} px")
+    print(f"{'model':<11} {'params':>9} {'ms/photo @416':>14} {'ms/photo @full':>15} {'train img/s':>12}")
+    for name in MODELS:
+        config = ParsingConfig(model=name)
+        model = make_model(config, pretrained=False)
+        infer = {height: 1000 * best_of(lambda: [predict_scores(model, p, height) for p in photos], args.repeats) / len(photos)
+                 for height in (config.eval_height, None)}
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        x = torch.randn(config.batch_size, 3, *config.crop)
+        y = torch.randint(0, 13, (config.batch_size, *config.crop))
+
+        def step():
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        images_per_s = config.batch_size / best_of(step, max(2, args.repeats // 2))
+        row = {"model": name, "params": sum(p.numel() for p in model.parameters()),
+               "infer_ms_eval_height": round(infer[config.eval_height], 1), "infer_ms_full": round(infer[None], 1),
+               "train_images_per_s": round(images_per_s, 2), "eval_height": config.eval_height,
+               "train_crop": list(config.crop), "threads": torch.get_num_threads()}
+        rows.append(row)
+        print(f"{name:<11} {row['params']:>9,} {row['infer_ms_eval_height']:>14.0f} {row['infer_ms_full']:>15.0f} "
+              f"{row['train_images_per_s']:>12.1f}", flush=True)
+    with atomic_write(RESULTS) as f:
+        json.dump(rows, f, indent=1)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The learning-rate sweep of paper Tables 1-2, translated from Caffe to a pixel-mean loss.
+
+Caffe's FCN sums the loss over every pixel of a batch (``normalize: false``), so its gradient is
+``pixels_per_batch`` times the gradient of the mean loss used here. SGD with rate ``r`` on the
+summed loss therefore takes the same steps as SGD with rate ``r * pixels_per_batch`` on the mean
+loss: the paper's tiny rates (1e-5 ... 1e-9) are ordinary rates in disguise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from ..io import atomic_write
+from .train import ParsingConfig, train
+
+CAFFE_RATES = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9)  # the paper's sweep
+
+
+def pixels_per_batch(config: ParsingConfig) -> int:
+    return config.batch_size * config.crop[0] * config.crop[1]
+
+
+def mean_loss_rate(caffe_rate: float, config: ParsingConfig) -> float:
+    """The rate on a pixel-mean loss that takes the same SGD steps as ``caffe_rate`` on a summed loss."""
+    return caffe_rate * pixels_per_batch(config)
+
+
+def lr_sweep(models: list[str], base: ParsingConfig, out: str | os.PathLike,
+             caffe_rates: tuple[float, ...] = CAFFE_RATES, progress: bool = False) -> list[dict]:
+    """Train each model at each rate with ``base``'s (reduced) settings; record validation metrics
+    of the last epoch in ``out`` (JSON), one row per run, rewritten after every run."""
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for model in models:
+            for caffe_rate in caffe_rates:
+                config = dataclasses.replace(base, model=model, lr=mean_loss_rate(caffe_rate, base))
+                path = Path(scratch) / f"{model}-{caffe_rate:g}.pt"
+                train(config, path, progress=progress)
+                last = json.loads(path.with_suffix(".curve.json").read_text())[-1]
+                rows.append({"model": model, "caffe_lr": caffe_rate, "lr": config.lr,
+                             "diverged": not math.isfinite(last["loss"]),
+                             **{k: last[k] for k in ("loss", "val_overall_acc", "val_mean_acc", "val_mean_iu")}})
+                with atomic_write(out) as f:
+                    json.dump({"config": dataclasses.asdict(base), "pixels_per_batch": pixels_per_batch(base),
+                               "runs": rows}, f, indent=1)
+    return rows
