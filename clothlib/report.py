@@ -1,9 +1,10 @@
-"""Render the README's generated sections from results files, so no number there is typed by hand.
+"""Render the generated sections of README.md and checkpoints/README.md from results files, so
+no number there is typed by hand.
 
-    python -m clothlib.report          # rewrite every generated section of README.md
+    python -m clothlib.report          # rewrite every generated section
 
 A section sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->`` and is produced by the
-function of the same name in ``SECTIONS``.
+function registered for NAME in ``SECTIONS``.
 """
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import nbformat
 
 from .config import REPO_DIR
 from .io import atomic_write
+from .paper import METRICS, best_parsing_row
 
 RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
+CHECKPOINTS = REPO_DIR / "checkpoints"
 README = REPO_DIR / "README.md"
+PARSING_MODELS = ("effnet_fcn", "net1", "net2")
 
 
 def notebook_title(path: Path) -> str:
@@ -52,22 +56,68 @@ def course_map() -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"course-map": course_map}
+def _json(path: Path) -> dict | list | None:
+    return json.loads(path.read_text()) if path.exists() else None
 
 
-def render(text: str) -> str:
-    for name, make in SECTIONS.items():
+def parsing_results() -> str:
+    """Test-split metrics written by `python -m clothlib.parsing evaluate`, beside the paper's best."""
+    rows = ["| model | overall acc | mean acc | mean IU | source |", "|---|---|---|---|---|"]
+    for model in PARSING_MODELS:
+        metrics = _json(CHECKPOINTS / f"{model}.test.metrics.json")
+        if metrics:
+            rows.append(f"| {model} (ours) | " + " | ".join(f"{metrics[m]:.2f}" for m in METRICS)
+                        + f" | `checkpoints/{model}.test.metrics.json` ({metrics['photos']} test photos) |")
+        else:
+            rows.append(f"| {model} (ours) | - | - | - | not trained yet |")
+    for model in ("net1", "net2"):
+        rate, values = best_parsing_row(model)
+        rows.append(f"| {model} (paper, Caffe lr {rate:.0e}) | " + " | ".join(f"{v:.2f}" for v in values)
+                    + " | paper Tables 1-2 (their split) |")
+    return "\n".join(rows)
+
+
+def parsing_training() -> str:
+    """Per shipped checkpoint: epochs, CPU training time, final validation mean IU, file size."""
+    rows = ["| checkpoint | epochs | training time (2 CPU cores) | final val mean IU | size |", "|---|---|---|---|---|"]
+    for model in PARSING_MODELS:
+        curve = _json(CHECKPOINTS / f"{model}.curve.json")
+        path = CHECKPOINTS / f"{model}.pt"
+        if not curve or not path.exists():
+            rows.append(f"| {model}.pt | - | - | - | not trained yet |")
+            continue
+        hours = sum(epoch["seconds"] for epoch in curve) / 3600
+        rows.append(f"| {model}.pt | {len(curve)} | {hours:.2f} h (+ validation) | {curve[-1]['val_mean_iu']:.2f} | "
+                    f"{path.stat().st_size / 2**20:.1f} MB |")
+    return "\n".join(rows)
+
+
+SECTIONS = {
+    "course-map": (README, course_map),
+    "parsing-results": (README, parsing_results),
+    "parsing-training": (CHECKPOINTS / "README.md", parsing_training),
+}
+
+
+def render(text: str, names: list[str]) -> str:
+    for name in names:
         pattern = re.compile(rf"(<!-- begin: {name} -->).*?(<!-- end: {name} -->)", re.S)
         if not pattern.search(text):
-            raise ValueError(f"README.md has no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' section")
+            raise ValueError(f"no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' section to fill")
+        make = SECTIONS[name][1]
         text = pattern.sub(lambda m: f"{m.group(1)}\n{make()}\n{m.group(2)}", text)
     return text
 
 
+def sections_of(path: Path) -> list[str]:
+    return [name for name, (target, _) in SECTIONS.items() if target == path]
+
+
 def main() -> None:
-    with atomic_write(README) as f:
-        f.write(render(README.read_text()))
-    print(f"updated {', '.join(SECTIONS)} in {README}")
+    for path in dict.fromkeys(target for target, _ in SECTIONS.values()):
+        with atomic_write(path) as f:
+            f.write(render(path.read_text(), sections_of(path)))
+        print(f"updated {', '.join(sections_of(path))} in {path}")
 
 
 if __name__ == "__main__":
