@@ -92,3 +92,18 @@ def test_sweep_writes_one_row_per_model_and_rate(tmp_path, ccp_root):
     assert [r["caffe_lr"] for r in runs] == [1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
     assert runs[0]["lr"] == pytest.approx(1e-5 * 2 * 64 * 48)
     assert all(0 <= r["val_mean_iu"] <= 100 for r in runs)
+
+
+def test_an_interrupted_sweep_keeps_its_finished_runs(tmp_path, ccp_root, monkeypatch):
+    from clothlib.parsing import sweep
+
+    calls = []
+    real_train = sweep.train
+    monkeypatch.setattr(sweep, "train", lambda config, path, progress: calls.append(config.lr) or real_train(config, path, progress))
+    base = _tiny_config(epochs=1, max_photos=2, model="net1")
+    out = tmp_path / "sweep.json"
+    sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6,))
+    first = json.loads(out.read_text())["runs"]
+    rows = sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6, 1e-7))
+    assert len(calls) == 2, "the finished 1e-6 run is not trained again"
+    assert rows[0] == first[0] and [r["caffe_lr"] for r in rows] == [1e-6, 1e-7]

@@ -32,11 +32,17 @@ def mean_loss_rate(caffe_rate: float, config: ParsingConfig) -> float:
 def lr_sweep(models: list[str], base: ParsingConfig, out: str | os.PathLike,
              caffe_rates: tuple[float, ...] = CAFFE_RATES, progress: bool = False) -> list[dict]:
     """Train each model at each rate with ``base``'s (reduced) settings; record validation metrics
-    of the last epoch in ``out`` (JSON), one row per run, rewritten after every run."""
-    rows = []
+    of the last epoch in ``out`` (JSON), one row per run, rewritten after every run. Rows already in
+    ``out`` from the same base configuration are kept, so an interrupted sweep picks up where it was."""
+    out = Path(out)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    rows = previous.get("runs", []) if previous.get("config") == json.loads(json.dumps(dataclasses.asdict(base))) else []
+    done = {(row["model"], row["caffe_lr"]) for row in rows}
     with tempfile.TemporaryDirectory() as scratch:
         for model in models:
             for caffe_rate in caffe_rates:
+                if (model, caffe_rate) in done:
+                    continue
                 config = dataclasses.replace(base, model=model, lr=mean_loss_rate(caffe_rate, base))
                 path = Path(scratch) / f"{model}-{caffe_rate:g}.pt"
                 train(config, path, progress=progress)

@@ -178,14 +178,16 @@ def load_or_train(config: ParsingConfig, name: str | None = None) -> tuple[torch
 
 def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", max_photos: int | None = None,
                         progress: bool = True) -> dict:
-    """Metrics of a checkpoint on a split, written next to it as ``<stem>.<split>.metrics.json``."""
+    """Metrics of a checkpoint on a split. Over the whole split they are also written next to it as
+    ``<stem>.<split>.metrics.json`` (a subset's numbers are only returned, never saved as the split's)."""
     model, config, _ = load_checkpoint(path)
     ids = load_split(split)[:max_photos] if max_photos else load_split(split)
     summary = evaluate(model, ids, config.eval_height, progress).summary(CLASSES)
     summary.update({"checkpoint": Path(path).name, "split": split, "photos": len(ids),
                     "eval_height": config.eval_height, "clothlib": __version__})
-    with atomic_write(Path(path).with_suffix(f".{split}.metrics.json")) as f:
-        json.dump(summary, f, indent=1)
+    if len(ids) == len(load_split(split)):
+        with atomic_write(Path(path).with_suffix(f".{split}.metrics.json")) as f:
+            json.dump(summary, f, indent=1)
     return summary
 
 
