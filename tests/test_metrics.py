@@ -39,3 +39,21 @@ def test_updates_accumulate_like_one_big_update():
     whole.update(target, prediction)
     np.testing.assert_array_equal(split.mat, whole.mat)
     assert split.mat.sum() == 1000
+
+
+def test_boundary_f_of_a_shifted_edge_depends_on_the_tolerance():
+    from clothlib.metrics import BoundaryF, label_boundaries
+
+    target = np.zeros((20, 20), dtype=np.uint8)
+    target[:, 10:] = 1
+    shifted = np.zeros_like(target)
+    shifted[:, 12:] = 1
+    assert label_boundaries(target).sum() == 20  # one vertical edge, 20 px long
+    tight, loose = BoundaryF(tolerance=1), BoundaryF(tolerance=2)
+    for metric in (tight, loose):
+        metric.update(target, shifted)
+    assert tight.compute()["boundary_f"] == 0.0
+    assert loose.compute()["boundary_f"] == 100.0
+    perfect = BoundaryF(tolerance=0)
+    perfect.update(target, target)
+    assert perfect.compute()["boundary_precision"] == 100.0

@@ -4,6 +4,9 @@
     python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR
     python -m clothlib.parsing sweep --models net1 net2 --epochs 3 --max-photos 200 --out checkpoints/lr_sweep.json
+    python -m clothlib.parsing crf-search --checkpoint checkpoints/effnet_fcn.pt      # tune on val
+    python -m clothlib.parsing crf-eval --checkpoint checkpoints/effnet_fcn.pt        # FCN vs FCN-CRF on test
+    python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR --crf
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ import json
 
 from ..config import settings
 from .models import MODELS
+from .crf_search import evaluate_crf, search_crf
+from .predict import predict_split
 from .sweep import lr_sweep
-from .train import ParsingConfig, evaluate_checkpoint, predict_split, train
+from .train import ParsingConfig, evaluate_checkpoint, train
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +52,14 @@ def main(argv: list[str] | None = None) -> None:
     predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
     predict_cmd.add_argument("--out", required=True, help="folder for the PNGs and classes.json")
     predict_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
+    predict_cmd.add_argument("--crf", action="store_true", help="refine with the CRF tuned on the validation split")
+    for name, help_text, split in (("crf-search", "tune the dense CRF's kernels on a split", "val"),
+                                   ("crf-eval", "FCN vs FCN-CRF metrics on a split", "test")):
+        cmd = commands.add_parser(name, help=help_text)
+        cmd.add_argument("--checkpoint", required=True)
+        cmd.add_argument("--split", default=split, choices=["train", "val", "test"])
+        cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
+        cmd.add_argument("--workers", type=int, default=2)
     sweep_cmd = commands.add_parser("sweep", help="paper Tables 1-2: the Caffe learning rates, translated")
     _add_config_flags(sweep_cmd)
     sweep_cmd.add_argument("--models", nargs="+", choices=MODELS, default=["net1", "net2"])
@@ -64,7 +77,14 @@ def main(argv: list[str] | None = None) -> None:
         summary = evaluate_checkpoint(args.checkpoint, args.split, args.max_photos)
         print(json.dumps({k: summary[k] for k in ("overall_acc", "mean_acc", "mean_iu", "per_class_iou")}, indent=1))
     elif args.command == "predict":
-        print(f"wrote {predict_split(args.checkpoint, args.split, args.out, args.max_photos)}")
+        print(f"wrote {predict_split(args.checkpoint, args.split, args.out, args.max_photos, crf=args.crf)}")
+    elif args.command == "crf-search":
+        result = search_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers)
+        print("FCN:", result["fcn"], "\nbest:", result["best"])
+    elif args.command == "crf-eval":
+        result = evaluate_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers)
+        for name in ("fcn", "crf"):
+            print(name, {k: result[name][k] for k in ("overall_acc", "mean_acc", "mean_iu", "boundary_f")})
 
 
 if __name__ == "__main__":

@@ -93,11 +93,11 @@ def _unary(probs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(-np.log(np.clip(probs, 1e-8, None)).reshape(len(probs), -1), dtype=np.float32)
 
 
-def _resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
 
 
-def _resize_probs(probs: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_probs(probs: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear per class (antialiased when shrinking); weights sum to one, so each pixel still does."""
     return np.stack([np.asarray(Image.fromarray(p).resize((width, height), Image.BILINEAR))
                      for p in probs.astype(np.float32, copy=False)])
@@ -109,9 +109,9 @@ def _at_scale(crf: Callable, image: np.ndarray, probs: np.ndarray, params: CRFPa
         return crf(image, probs, params)
     height, width = image.shape[:2]
     small_height, small_width = max(1, round(height * params.scale)), max(1, round(width * params.scale))
-    small = crf(_resize_image(image, small_height, small_width), _resize_probs(probs, small_height, small_width),
+    small = crf(resize_image(image, small_height, small_width), resize_probs(probs, small_height, small_width),
                 params.at_scale())
-    return _resize_probs(small, height, width)
+    return resize_probs(small, height, width)
 
 
 def _pydensecrf(image: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.ndarray:

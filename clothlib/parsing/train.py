@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..config import settings
 from ..data.ccp import read_class_mask, read_photo
-from ..data.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES, ccp_to_class, export_classes
+from ..data.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES, ccp_to_class
 from ..data.dataset import IMAGENET_MEAN, IMAGENET_STD, CCPParsing, train_transform
 from ..data.splits import load_split
 from ..engine import fit, poly_schedule, save_state
@@ -190,20 +190,3 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", max_photos
             json.dump(summary, f, indent=1)
     return summary
 
-
-def predict_split(checkpoint: str | os.PathLike, split: str, out: str | os.PathLike,
-                  max_photos: int | None = None, progress: bool = True) -> Path:
-    """Write ``out/<photo id>.png`` (uint8 class per pixel, annotation size) for every photo of
-    ``split`` and ``out/classes.json`` (the export-classes format)."""
-    from PIL import Image
-
-    model, config, _ = load_checkpoint(checkpoint)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ids = load_split(split)[:max_photos] if max_photos else load_split(split)
-    for photo_id in tqdm(ids, desc=f"predict {split}", disable=not progress):
-        labels = predict_scores(model, read_photo(photo_id), config.eval_height).argmax(0).numpy().astype(np.uint8)
-        with atomic_write(out / f"{photo_id}.png", "wb") as f:
-            Image.fromarray(labels).save(f, format="PNG")
-    export_classes(out / "classes.json")
-    return out
