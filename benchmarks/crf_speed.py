@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 
 from clothlib.config import settings
 from clothlib.data import NUM_CLASSES, load_split, read_photo
 from clothlib.io import atomic_write
+from clothlib.timing import best_of
 from clothlib.parsing.crf import CRFParams, dense_crf
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "crf_speed.json")
@@ -35,18 +35,6 @@ def probabilities(photo: np.ndarray) -> tuple[np.ndarray, str]:
         return predict_scores(model, photo, config.eval_height).numpy(), CHECKPOINT.name
     logits = np.random.default_rng(0).normal(size=(NUM_CLASSES, *photo.shape[:2])).astype(np.float32)
     return np.exp(logits) / np.exp(logits).sum(0), "synthetic"
-
-
-def best_of(fn, repeats: int) -> tuple[float, float]:
-    """Fastest wall time of ``repeats`` calls after one warm-up, and CPU time / wall time over them."""
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), sum(cpus) / sum(walls)
 
 
 def main() -> None:

@@ -11,27 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import torch
 
 from clothlib.data import load_split, read_photo
 from clothlib.io import atomic_write
+from clothlib.timing import best_of
 from clothlib.parsing import MODELS, ParsingConfig, predict_scores
 from clothlib.parsing.train import make_model
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "parsing_speed.json")
-
-
-def best_of(fn, repeats: int) -> float:
-    """Fastest of ``repeats`` timed calls after one warm-up (the least disturbed measurement)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -45,7 +34,7 @@ def main() -> None:
     for name in MODELS:
         config = ParsingConfig(model=name)
         model = make_model(config, pretrained=False)
-        infer = {height: 1000 * best_of(lambda: [predict_scores(model, p, height) for p in photos], args.repeats) / len(photos)
+        infer = {height: 1000 * best_of(lambda: [predict_scores(model, p, height) for p in photos], args.repeats)[0] / len(photos)
                  for height in (config.eval_height, None)}
         model.train()
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -58,7 +47,7 @@ def main() -> None:
             loss.backward()
             optimizer.step()
 
-        images_per_s = config.batch_size / best_of(step, max(2, args.repeats // 2))
+        images_per_s = config.batch_size / best_of(step, max(2, args.repeats // 2))[0]
         row = {"model": name, "params": sum(p.numel() for p in model.parameters()),
                "infer_ms_eval_height": round(infer[config.eval_height], 1), "infer_ms_full": round(infer[None], 1),
                "train_images_per_s": round(images_per_s, 2), "eval_height": config.eval_height,

@@ -49,3 +49,47 @@ def relabeling_browser(photo_ids: list[str]):
         control.observe(draw, names="value")
     draw()
     return widgets.VBox([widgets.HBox([index, alpha]), labels, out])
+
+
+def crf_explorer(photo, probs, start, scale: float = 0.5):
+    """Sliders for the CRF's kernels on one photo; shows FCN and CRF labels side by side.
+
+    ``probs`` are the network's class probabilities (C x H x W); ``start`` the CRFParams to begin
+    from. The CRF runs at ``scale`` of the photo so each change answers quickly.
+    """
+    import dataclasses
+
+    import ipywidgets as widgets
+
+    from .parsing.crf import refine
+    from .viz import overlay, palette
+
+    colours = palette(len(CLASSES))
+    fcn_labels = probs.argmax(0)
+    controls = {
+        "bilateral_sxy": widgets.FloatLogSlider(start.bilateral_sxy, base=10, min=0.5, max=2.5, description="θα (px)"),
+        "bilateral_srgb": widgets.FloatLogSlider(start.bilateral_srgb, base=10, min=0, max=2, description="θβ (rgb)"),
+        "bilateral_weight": widgets.FloatSlider(start.bilateral_weight, min=0, max=30, step=0.5, description="w appear."),
+        "gaussian_weight": widgets.FloatSlider(start.gaussian_weight, min=0, max=10, step=0.5, description="w smooth"),
+        "iterations": widgets.IntSlider(start.iterations, min=0, max=10, description="iterations"),
+    }
+    out = widgets.Output()
+
+    def draw(*_):
+        params = dataclasses.replace(start, scale=scale, **{k: c.value for k, c in controls.items()})
+        labels = refine(photo, probs, params)
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 2, figsize=(8, 6))
+            axes[0].imshow(overlay(photo, fcn_labels, colours))
+            axes[0].set_title("FCN")
+            axes[1].imshow(overlay(photo, labels, colours))
+            axes[1].set_title(f"FCN + CRF: {(labels != fcn_labels).mean():.1%} of pixels changed")
+            for ax in axes:
+                ax.axis("off")
+            plt.show()
+
+    for control in controls.values():
+        control.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]), out])

@@ -148,7 +148,7 @@ def release(model: torch.nn.Module, config: ParsingConfig, history: list[dict], 
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, ParsingConfig, dict]:
-    """Model (eval mode, float32), its config and the whole checkpoint dict."""
+    """Model (eval mode, float32), its config and the whole checkpoint dict (plus its ``path``)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found. Train it with `python -m clothlib.parsing train ...` "
@@ -159,6 +159,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, ParsingCo
     config = ParsingConfig.from_dict(checkpoint["config"])
     model = make_model(config, pretrained=False)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint["weights"].items()})
+    checkpoint["path"] = path
     return model.eval(), config, checkpoint
 
 

@@ -1,0 +1,18 @@
+"""Timing for the benchmarks: the least-disturbed of several runs, plus how many cores it kept busy."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Fastest wall time of ``repeats`` calls after one warm-up, and CPU time / wall time over them
+    (about 1.0 for one busy core, 2.0 for two)."""
+    fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), sum(cpus) / max(sum(walls), 1e-12)
