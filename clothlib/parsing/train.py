@@ -116,8 +116,10 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
     model = make_model(config)
     dataset = CCPParsing(ids=_ids(config.train_split, config),
                          transform=train_transform(config.crop, config.scale, config.base_height))
+    # Workers are re-forked every epoch (not persistent), so their augmentation seeds come from the
+    # epoch's seed and a resumed run repeats an uninterrupted one exactly.
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=config.workers, persistent_workers=config.workers > 0)
+                                         num_workers=config.workers)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     scheduler = poly_schedule(optimizer, config.epochs * len(loader))
