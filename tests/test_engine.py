@@ -15,10 +15,10 @@ class NoisyData(torch.utils.data.Dataset):
         return x, (x.sum() > 20).long()
 
 
-def _run(state_path, epochs=3, interrupt_at=None):
+def _run(state_path, epochs=3, interrupt_at=None, workers=0):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 2))
-    loader = torch.utils.data.DataLoader(NoisyData(), batch_size=4, shuffle=True)
+    loader = torch.utils.data.DataLoader(NoisyData(), batch_size=4, shuffle=True, num_workers=workers)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     scheduler = poly_schedule(optimizer, epochs * len(loader))
 
@@ -38,12 +38,13 @@ def _run(state_path, epochs=3, interrupt_at=None):
     return model, history
 
 
-def test_resume_after_interruption_equals_uninterrupted_training(tmp_path):
-    straight, straight_history = _run(tmp_path / "straight.pt")
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
+def test_resume_after_interruption_equals_uninterrupted_training(tmp_path, workers):
+    straight, straight_history = _run(tmp_path / "straight.pt", workers=workers)
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path / "resumed.pt", interrupt_at=2)  # killed during epoch 2, after epoch 1 was saved
+        _run(tmp_path / "resumed.pt", interrupt_at=2, workers=workers)  # killed in epoch 2, after epoch 1 was saved
     assert torch.load(tmp_path / "resumed.pt", weights_only=False)["epoch"] == 1
-    resumed, resumed_history = _run(tmp_path / "resumed.pt")
+    resumed, resumed_history = _run(tmp_path / "resumed.pt", workers=workers)
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     assert [h["loss"] for h in straight_history] == [h["loss"] for h in resumed_history]
