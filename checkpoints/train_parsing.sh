@@ -32,11 +32,11 @@ crf_search() {  # tune the CRF of MODEL on the validation split (skip if done)
 }
 
 time train effnet_fcn --epochs 24
-OMP_NUM_THREADS=1 "$PY" -m clothlib.parsing sweep --models net1 net2 --epochs 2 --max-photos 120 --workers 0 \
+OMP_NUM_THREADS=1 "$PY" -m clothlib.parsing sweep --models net1 net2 --epochs 2 --max-photos 80 --workers 0 \
   --out checkpoints/lr_sweep.json >>"$LOGS/lr_sweep.log" 2>&1 &
 crf_search effnet_fcn &
 wait
-SCRATCH=(--epochs 14 --crop 256 176 --base-height 352 --workers 0)
+SCRATCH=(--epochs 10 --crop 256 176 --base-height 352 --workers 0)
 OMP_NUM_THREADS=1 train net1 --lr "$(best_lr net1)" "${SCRATCH[@]}" &
 OMP_NUM_THREADS=1 train net2 --lr "$(best_lr net2)" "${SCRATCH[@]}" &
 wait

@@ -27,7 +27,7 @@ from .crf import CRFParams, refine_split, resize_image, resize_probs
 from .train import load_checkpoint, predict_scores
 
 CRF_GRID = {"bilateral_sxy": (20.0, 40.0, 80.0), "bilateral_srgb": (5.0, 10.0, 20.0),
-            "bilateral_weight": (3.0, 5.0, 10.0)}
+            "bilateral_weight": (3.0, 10.0)}
 SEARCH_SCALE = 0.5
 
 
