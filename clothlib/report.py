@@ -79,7 +79,7 @@ def parsing_results() -> str:
 
 def parsing_training() -> str:
     """Per shipped checkpoint: epochs, CPU training time, final validation mean IU, file size."""
-    rows = ["| checkpoint | epochs | training time (2 CPU cores) | final val mean IU | size |", "|---|---|---|---|---|"]
+    rows = ["| checkpoint | epochs | training wall time (2-core machine, shared) | final val mean IU | size |", "|---|---|---|---|---|"]
     for model in PARSING_MODELS:
         curve = _json(CHECKPOINTS / f"{model}.curve.json")
         path = CHECKPOINTS / f"{model}.pt"
