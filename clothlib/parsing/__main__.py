@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     eval_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
     predict_cmd = commands.add_parser("predict", help="write <photo id>.png class maps for a split")
     predict_cmd.add_argument("--checkpoint", required=True)
-    predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
+    predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test", "tagged"],
+                             help="a split of the annotated photos, or 'tagged': the tag-only photos")
     predict_cmd.add_argument("--out", required=True, help="folder for the PNGs and classes.json")
     predict_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
     predict_cmd.add_argument("--crf", action="store_true", help="refine with the CRF tuned on the validation split")

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..data.ccp import read_photo
+from ..data.ccp import read_photo, tagged_ids
 from ..data.classes import export_classes
 from ..data.splits import load_split
 from ..io import atomic_write
@@ -20,12 +20,14 @@ from .train import load_checkpoint, predict_scores
 def predict_split(checkpoint: str | os.PathLike, split: str, out: str | os.PathLike, max_photos: int | None = None,
                   crf: bool = False, progress: bool = True) -> Path:
     """Write ``out/<photo id>.png`` (uint8 class per pixel, annotation size) for every photo of
-    ``split`` and ``out/classes.json`` (the export-classes format). With ``crf``, labels come from
-    the dense CRF at the setting tuned on the validation split (``<stem>.crf.json``)."""
+    ``split`` ("train", "val", "test", or "tagged" for the 1,094 photos with image-level tags only)
+    and ``out/classes.json`` (the export-classes format). With ``crf``, labels come from the dense
+    CRF at the setting tuned on the validation split (``<stem>.crf.json``)."""
     model, config, _ = load_checkpoint(checkpoint)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = load_split(split)[:max_photos] if max_photos else load_split(split)
+    ids = tagged_ids() if split == "tagged" else load_split(split)
+    ids = ids[:max_photos] if max_photos else ids
 
     def load(photo_id):
         photo = read_photo(photo_id)

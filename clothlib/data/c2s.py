@@ -1,0 +1,549 @@
+"""The consumer-to-shop set (paper §3.1): garment items cut out of CCP street photos by their boxes.
+
+One **item** is all pixels of one garment class in one photo (a pair of shoes is one item). Each item
+has two views: a *consumer* view (the street-photo crop of its box, body and background included) and
+a *shop* view (the garment alone on white, with seeded catalogue transforms), an instance ID, a
+similar-item ID, and single-valued attributes from one table (:data:`ATTRIBUTES`), each with an
+explicit "n/a" so the hashing heads can size themselves from it. The paper only says that boxes are
+recorded and items organised so that "items under one ID are similar"; everything else here is the
+course's choice, written down where it is made.
+
+Output folder (default ``data/c2s``): ``manifest.csv`` (one row per item), ``meta.json`` (config,
+counts, attribute values), ``consumer/<item id>.jpg`` and ``shop/<item id>.jpg``.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from ..config import settings
+from .ccp import annotated_ids, class_lookup, label_names, read_groundtruth, read_photo, read_tags, tagged_ids
+from .classes import CLASS_GROUPS, CLASSES, GARMENT_CLASSES, relabel
+from .splits import SPLITS, load_split
+
+BUILD_COMMAND = "python data_scripts/build_c2s.py"
+PREDICT_COMMAND = ("python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --crf "
+                   "--split tagged --out data/predictions/tagged")
+BUILD_VERSION = 1  # bump when the same config would give different files
+NA = "n/a"
+
+VIEW_SIZE = 128  # both views are VIEW_SIZE x VIEW_SIZE RGB
+MIN_AREA_FRACTION = 0.002  # of the photo: ~900 px, a 30 x 30 patch in a 550 x 830 CCP photo
+SPECK_FRACTION = 0.05  # connected pieces under this share of an item are label specks, not garment
+ONE_OBJECT_CLASSES = ("accessories",)  # classes that merge objects worn apart (a hat and a belt)
+CONSUMER_MARGIN = 0.1  # context on each side of the box, as a share of its long side
+OUTSIDE_GREY = 127  # consumer-view pixels beyond the photo's edge
+SHOP_FILL = (0.75, 0.95)  # share of the shop canvas the garment's long side takes (scale jitter)
+SHOP_MAX_ROTATION = 8.0  # degrees
+SHOP_EXPOSURE = (0.9, 1.1)  # brightness gain after white balance
+WHITE_BALANCE_LIMITS = (0.8, 1.25)  # gray-world gains are clipped: correct a cast, never recolour
+JPEG_QUALITY = 95
+LENGTH_CLASSES = ("tops", "outerwear", "dress", "pants", "skirt", "shorts", "legwear")
+SOLID_SHARE = 0.6  # dominant colour covers at least this share of the garment -> "solid"
+TONE_CUTS = (35.0, 65.0)  # median L* below the first: dark; from the second: light
+
+# Basic colour terms (Berlin & Kay's eleven) with sRGB swatches; a name may have several swatches
+# (navy is blue, beige is brown, teal is green) so shades of one colour land on one name.
+COLOURS: list[tuple[str, tuple[tuple[int, int, int], ...]]] = [
+    ("black", ((25, 25, 25),)),
+    ("white", ((250, 250, 250), (230, 225, 215))),
+    ("gray", ((128, 128, 128), (180, 180, 180))),
+    ("red", ((200, 25, 35), (120, 20, 35))),
+    ("orange", ((235, 125, 35),)),
+    ("yellow", ((240, 215, 50),)),
+    ("green", ((45, 135, 60), (100, 110, 50), (25, 120, 120))),
+    ("blue", ((35, 75, 190), (25, 35, 85), (125, 165, 215))),
+    ("purple", ((115, 55, 145),)),
+    ("pink", ((235, 130, 170), (245, 195, 205))),
+    ("brown", ((115, 70, 35), (195, 165, 120))),
+]
+COLOUR_NAMES = [name for name, _ in COLOURS]
+
+# Per-class relative length cut points (garment height / person height): below the first is
+# "short", from the second is "long". Train-split tertiles of each class, so "long" means long for a
+# skirt, not long compared with trousers (notebook 04 shows the histograms and recomputes them).
+LENGTH_CUTS: dict[str, tuple[float, float]] = {
+    "tops": (0.26, 0.34), "outerwear": (0.38, 0.47), "dress": (0.46, 0.55), "pants": (0.41, 0.48),
+    "skirt": (0.22, 0.3), "shorts": (0.18, 0.22), "legwear": (0.13, 0.27),
+}
+
+# The attribute table: (group, values, why). Read by the builder and by the hashing heads.
+ATTRIBUTES: list[tuple[str, tuple[str, ...], str]] = [
+    ("category", tuple(GARMENT_CLASSES), "the 13-class table's ten garment classes: always known"),
+    ("fine_category", (NA, *(label for name, labels, _ in CLASS_GROUPS if name in GARMENT_CLASSES for label in labels)),
+     "the most frequent CCP label in the region (paper's catt3 fine labels); n/a for pseudo-labelled "
+     "items, whose class maps carry no CCP labels"),
+    ("colour", (NA, *COLOUR_NAMES), "the most frequent basic colour name over the garment's pixels"),
+    ("pattern", (NA, "solid", "multicolour"), f"solid when the dominant colour covers >= {SOLID_SHARE:.0%} of the garment"),
+    ("second_colour", (NA, *COLOUR_NAMES), "the second most frequent colour name; n/a for solid items"),
+    ("tone", (NA, "dark", "medium", "light"), "median lightness L* of the garment's pixels"),
+    ("length", (NA, "short", "medium", "long"),
+     "garment height over person height, cut per class; n/a for shoes, bags and accessories"),
+]
+ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {name: values for name, values, _ in ATTRIBUTES}
+COLUMNS = ["item_id", "photo_id", "split", "source", "x0", "y0", "x1", "y1", "consumer", "shop",
+           "instance_id", "similar_id", *ATTRIBUTE_VALUES, "area", "colour_share", "relative_length"]
+_INT_COLUMNS = ("x0", "y0", "x1", "y1")
+_FLOAT_COLUMNS = ("area", "colour_share", "relative_length")
+
+
+class C2SMissingError(FileNotFoundError):
+    """No built consumer-to-shop set where one was asked for."""
+
+
+def default_folder() -> Path:
+    """``data/c2s`` beside the CCP folder."""
+    return settings.data_root.parent / "c2s"
+
+
+def default_predictions() -> Path:
+    """``data/predictions/tagged``: where ``PREDICT_COMMAND`` writes the tag-only photos' class maps."""
+    return settings.data_root.parent / "predictions" / "tagged"
+
+
+# --- items: masks, boxes, views ---------------------------------------------------------------
+
+def garment_regions(class_mask: np.ndarray, min_area_fraction: float = MIN_AREA_FRACTION) -> dict[str, np.ndarray]:
+    """``{class name: boolean mask}`` for each garment class covering at least ``min_area_fraction``
+    of the photo, after dropping specks (pieces under ``SPECK_FRACTION`` of the class's pixels),
+    which would otherwise stretch the box across the photo. In ``ONE_OBJECT_CLASSES`` only the
+    largest object is kept, so a hat and a belt do not become one item spanning the body."""
+    regions = {}
+    for name in GARMENT_CLASSES:
+        mask = drop_specks(class_mask == CLASSES.index(name))
+        if name in ONE_OBJECT_CLASSES:
+            mask = main_object(mask)
+        if mask.sum() >= max(1, min_area_fraction * class_mask.size):
+            regions[name] = mask
+    return regions
+
+
+def drop_specks(mask: np.ndarray, fraction: float = SPECK_FRACTION) -> np.ndarray:
+    """``mask`` without its 8-connected pieces smaller than ``fraction`` of its pixels (but never
+    without its largest piece)."""
+    pieces, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count <= 1:
+        return mask
+    sizes = np.bincount(pieces.ravel())
+    keep = sizes >= min(fraction * sizes[1:].sum(), sizes[1:].max())  # the largest piece always stays
+    keep[0] = False
+    return keep[pieces]
+
+
+def main_object(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected piece of ``mask`` plus the pieces within one of its lengths (its box's
+    long side) of its box: a pair of sunglasses or a cap with its brim, not a cap and a belt."""
+    pieces, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count <= 1:
+        return mask
+    largest = int(np.bincount(pieces.ravel())[1:].argmax()) + 1
+    x0, y0, x1, y1 = box_of(pieces == largest)
+    reach = max(x1 - x0, y1 - y0)
+    near = [k for k, (rows, cols) in enumerate(ndimage.find_objects(pieces), 1)
+            if max(x0 - cols.stop, cols.start - x1, y0 - rows.stop, rows.start - y1) <= reach]
+    return np.isin(pieces, near)
+
+
+def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of the mask's pixels, end-exclusive like a slice."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        raise ValueError("empty mask has no box")
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def consumer_view(photo: np.ndarray, box: tuple[int, int, int, int], size: int = VIEW_SIZE,
+                  margin: float = CONSUMER_MARGIN) -> np.ndarray:
+    """The square crop around ``box`` (its long side plus ``margin`` each side), shifted to stay
+    inside the photo where it fits, grey beyond the edge where it does not; resized to ``size``."""
+    x0, y0, x1, y1 = box
+    side = round(max(x1 - x0, y1 - y0) * (1 + 2 * margin))
+    height, width = photo.shape[:2]
+    left = _place(round((x0 + x1 - side) / 2), side, width)
+    top = _place(round((y0 + y1 - side) / 2), side, height)
+    canvas = np.full((side, side, 3), OUTSIDE_GREY, dtype=np.uint8)
+    sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
+    canvas[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = photo[sy0:sy1, sx0:sx1]
+    return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS))
+
+
+def _place(start: int, side: int, length: int) -> int:
+    """Shift a window of ``side`` so it lies inside ``0..length`` if it can; else centre it."""
+    if side >= length:
+        return (length - side) // 2
+    return min(max(start, 0), length - side)
+
+
+def white_balance_gains(photo: np.ndarray) -> np.ndarray:
+    """Gray-world gains over the whole photo (the scene's light, not the garment's own colour),
+    clipped so they correct a colour cast without recolouring a garment."""
+    means = photo.reshape(-1, 3).mean(0) + 1e-6
+    return np.clip(means.mean() / means, *WHITE_BALANCE_LIMITS)
+
+
+def shop_view(photo: np.ndarray, mask: np.ndarray, rng: np.random.Generator, size: int = VIEW_SIZE) -> np.ndarray:
+    """The garment alone on white, centred in a ``size`` square, after seeded catalogue transforms:
+    white balance and exposure, horizontal flip, a small rotation and scale jitter."""
+    x0, y0, x1, y1 = box_of(mask)
+    gains = white_balance_gains(photo) * rng.uniform(*SHOP_EXPOSURE)
+    lit = np.clip(photo[y0:y1, x0:x1] * gains, 0, 255).astype(np.uint8)
+    inside = mask[y0:y1, x0:x1]
+    cut = Image.fromarray(np.where(inside[..., None], lit, 255).astype(np.uint8))
+    alpha = Image.fromarray(inside.astype(np.uint8) * 255)
+    if rng.random() < 0.5:
+        cut, alpha = (im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in (cut, alpha))
+    angle = rng.uniform(-SHOP_MAX_ROTATION, SHOP_MAX_ROTATION)
+    cut = cut.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=(255, 255, 255))
+    alpha = alpha.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=0)
+    bbox = alpha.point(lambda v: 255 if v >= 128 else 0).getbbox() or alpha.getbbox()
+    cut = cut.crop(bbox)
+    scale = rng.uniform(*SHOP_FILL) * size / max(cut.size)
+    cut = cut.resize((max(1, round(cut.width * scale)), max(1, round(cut.height * scale))), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (size, size), (255, 255, 255))
+    canvas.paste(cut, ((size - cut.width) // 2, (size - cut.height) // 2))
+    return np.asarray(canvas)
+
+
+def item_rng(item_id: str) -> np.random.Generator:
+    """A generator seeded from the item id alone, so a build repeats whatever the photo order or
+    the number of worker processes."""
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "little"))
+
+
+# --- attributes --------------------------------------------------------------------------------
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB values in 0..255, shape (..., 3)."""
+    c = np.asarray(rgb, dtype=np.float64) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz /= np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+@functools.cache
+def _colour_lut() -> np.ndarray:
+    """Colour-name index for every RGB cell of 5 bits a channel (32,768 cells): the nearest swatch
+    in CIELAB with lightness differences halved (k_L = 2, CIE94's weighting for textiles), so a
+    shadow on navy jeans stays blue instead of turning black."""
+    swatches = [(index, rgb) for index, (_, rgbs) in enumerate(COLOURS) for rgb in rgbs]
+    owners = np.array([index for index, _ in swatches])
+    weights = np.array([0.5, 1.0, 1.0])
+    swatch_lab = srgb_to_lab(np.array([rgb for _, rgb in swatches])) * weights
+    centres = np.arange(32) * 8 + 4
+    cells = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(-1, 3)
+    distance = ((srgb_to_lab(cells)[:, None, :] * weights - swatch_lab[None]) ** 2).sum(-1)
+    return owners[distance.argmin(1)].astype(np.uint8)
+
+
+def colour_indices(pixels: np.ndarray) -> np.ndarray:
+    """Index into ``COLOUR_NAMES`` of each RGB pixel (N x 3 uint8)."""
+    q = np.asarray(pixels, dtype=np.uint8) >> 3
+    return _colour_lut()[(q[:, 0].astype(np.int64) << 10) | (q[:, 1].astype(np.int64) << 5) | q[:, 2]]
+
+
+def colour_attributes(pixels: np.ndarray) -> dict:
+    """colour, pattern, second_colour, tone and the dominant colour's share, from RGB pixels (N x 3)."""
+    counts = np.bincount(colour_indices(pixels), minlength=len(COLOURS))
+    first, second = np.argsort(-counts, kind="stable")[:2]
+    share = counts[first] / counts.sum()
+    solid = share >= SOLID_SHARE
+    lightness = float(np.median(srgb_to_lab(pixels)[:, 0]))
+    tone = "dark" if lightness < TONE_CUTS[0] else "light" if lightness >= TONE_CUTS[1] else "medium"
+    return {"colour": COLOUR_NAMES[first], "pattern": "solid" if solid else "multicolour",
+            "second_colour": NA if solid or counts[second] == 0 else COLOUR_NAMES[second],
+            "tone": tone, "colour_share": round(float(share), 4)}
+
+
+def garment_pixels(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The RGB pixels of ``mask`` eroded by 2 px (annotation edges bleed skin and background into
+    the colour), or of the whole mask when the garment is too thin to erode."""
+    inner = ndimage.binary_erosion(mask, iterations=2)
+    return photo[inner if inner.sum() >= 50 else mask]
+
+
+def relative_length(mask: np.ndarray, person: np.ndarray) -> float:
+    """Garment box height over person box height (person = every non-background pixel)."""
+    _, y0, _, y1 = box_of(mask)
+    _, p0, _, p1 = box_of(person)
+    return (y1 - y0) / (p1 - p0)
+
+
+def length_value(category: str, relative: float) -> str:
+    """short / medium / long by the class's cut points; n/a for classes without a length."""
+    if category not in LENGTH_CUTS:
+        return NA
+    short_below, long_from = LENGTH_CUTS[category]
+    return "short" if relative < short_below else "long" if relative >= long_from else "medium"
+
+
+def fine_category(ccp_labels: np.ndarray | None, mask: np.ndarray, names: list[str]) -> str:
+    """The most frequent CCP label under ``mask``; n/a without pixel-level CCP labels."""
+    if ccp_labels is None:
+        return NA
+    return names[int(np.bincount(ccp_labels[mask]).argmax())]
+
+
+def similar_id(item: dict) -> str:
+    """The similar-item group: category, fine category and dominant colour (category first, so a
+    pseudo-labelled item's "n/a" fine category never joins another class's group)."""
+    return f"{item['category']}|{item['fine_category']}|{item['colour']}"
+
+
+# --- pair rules --------------------------------------------------------------------------------
+
+PROTOCOLS = {"instance": "instance_id", "similar": "similar_id"}
+
+
+def pair_label(item_a: dict, item_b: dict, protocol: str) -> int | None:
+    """The paper's pair label: 0 (similar) for the same ID, 1 (dissimilar) for different IDs of
+    different categories, and None for different IDs of the same category.
+
+    The paper defines only the first two; we leave the third out of pair sampling rather than
+    calling it dissimilar: two blue jeans from different photos (instance protocol), or jeans and
+    pants of one colour (similar-item protocol), are often alike, and a contrastive loss that pushes
+    them apart teaches the codes noise.
+    """
+    key = PROTOCOLS[protocol]
+    if item_a[key] == item_b[key]:
+        return 0
+    if item_a["category"] != item_b["category"]:
+        return 1
+    return None
+
+
+def pair_counts(items: list[dict], protocol: str) -> dict[str, int]:
+    """Similar / dissimilar / ambiguous (None) counts over all (consumer view, shop view) pairs of
+    ``items`` (N x N ordered pairs, an item with itself included), counted from group sizes."""
+    key = PROTOCOLS[protocol]
+    similar = sum(n * n for n in Counter(item[key] for item in items).values())
+    same_category = sum(n * n for n in Counter(item["category"] for item in items).values())
+    return {"similar": similar, "dissimilar": len(items) ** 2 - same_category, "ambiguous": same_category - similar}
+
+
+# --- building ----------------------------------------------------------------------------------
+
+def photo_items(photo_id: str, photo: np.ndarray, class_mask: np.ndarray, ccp_labels: np.ndarray | None,
+                split: str, source: str) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """``(row, consumer view, shop view)`` for every garment region of one photo."""
+    names = label_names() if ccp_labels is not None else []
+    regions = garment_regions(class_mask)
+    person = drop_specks(class_mask > 0) if regions else None  # CCP 0536 is all background
+    items = []
+    for category, mask in regions.items():
+        item_id = f"{photo_id}_{category}"
+        box = box_of(mask)
+        relative = relative_length(mask, person)
+        row = {"item_id": item_id, "photo_id": photo_id, "split": split, "source": source,
+               **dict(zip(_INT_COLUMNS, box)), "consumer": f"consumer/{item_id}.jpg", "shop": f"shop/{item_id}.jpg",
+               "instance_id": item_id, "category": category,
+               "fine_category": fine_category(ccp_labels, mask, names),
+               **colour_attributes(garment_pixels(photo, mask)), "length": length_value(category, relative),
+               "area": round(float(mask.mean()), 6), "relative_length": round(relative, 4)}
+        row["similar_id"] = similar_id(row)
+        items.append((row, consumer_view(photo, box), shop_view(photo, mask, item_rng(item_id))))
+    return items
+
+
+def read_prediction(path: str | os.PathLike, photo: np.ndarray) -> np.ndarray:
+    """A predicted class map (``<photo id>.png``, uint8 class per pixel), checked against the photo."""
+    with Image.open(path) as im:
+        labels = np.array(im)
+    if labels.shape != photo.shape[:2] or labels.dtype != np.uint8 or labels.max() >= len(CLASSES):
+        raise ValueError(f"{path}: expected a {photo.shape[:2]} uint8 map of classes 0..{len(CLASSES) - 1}, "
+                         f"got {labels.dtype} {labels.shape} with max {labels.max()}")
+    return labels
+
+
+def tagged_classes(photo_id: str) -> set[str]:
+    """Class names of a tag-only photo's image-level tags."""
+    return {CLASSES[c] for c in class_lookup()[read_tags(photo_id)]}
+
+
+def _build_photo(task: tuple[str, str, str, str | None, str]) -> tuple[list[dict], list[str]]:
+    """Worker: write one photo's views into the staging folder; return its rows and, for a
+    pseudo-labelled photo, the classes rejected because its tags do not name them."""
+    photo_id, split, source, prediction, staging = task
+    photo = read_photo(photo_id)
+    if prediction is None:
+        ccp_labels = read_groundtruth(photo_id)
+        class_mask = relabel(ccp_labels, class_lookup())
+    else:
+        ccp_labels, class_mask = None, read_prediction(prediction, photo)
+    tags = tagged_classes(photo_id) if prediction is not None else None
+    rows, rejected = [], []
+    for row, consumer, shop in photo_items(photo_id, photo, class_mask, ccp_labels, split, source):
+        if tags is not None and row["category"] not in tags:
+            rejected.append(row["category"])
+            continue
+        for column, view in (("consumer", consumer), ("shop", shop)):
+            Image.fromarray(view).save(Path(staging) / row[column], format="JPEG", quality=JPEG_QUALITY)
+        rows.append(row)
+    return rows, rejected
+
+
+def prediction_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """``{photo id: PNG}`` for the tag-only photos predicted in ``folder`` (other ids are ignored:
+    annotated photos get their items from ground truth, and test photos must never enter training)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"No predictions folder {folder}; write one with `{PREDICT_COMMAND}`.")
+    classes_json = folder / "classes.json"
+    if classes_json.exists() and json.loads(classes_json.read_text())["classes"] != CLASSES:
+        raise ValueError(f"{classes_json} names other classes than clothlib's table; re-run the prediction.")
+    tag_only = set(tagged_ids())
+    return {p.stem: p for p in sorted(folder.glob("*.png")) if p.stem in tag_only}
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None = None,
+              predictions: str | os.PathLike | None = None, max_photos: int | None = None,
+              workers: int | None = None, progress: bool = True) -> Path:
+    """Build the set into ``out`` (default ``data/c2s``) and return the folder.
+
+    Items come from the ground truth of ``photo_ids`` (default: all 1,004 annotated photos), each in
+    its photo's split, and, with ``predictions``, from the tag-only photos predicted there (training
+    split, ``source=pseudo``, kept only where the photo's tags name the predicted class).
+    ``max_photos`` keeps the first N of each list (fast mode). The build is staged beside ``out`` and
+    moved into place whole; if ``out`` already holds a build of the same config, nothing happens.
+    """
+    out = Path(out or default_folder()).resolve()
+    photo_ids = sorted(photo_ids if photo_ids is not None else annotated_ids())[:max_photos]
+    split_of = {photo_id: name for name in SPLITS for photo_id in load_split(name)}
+    unknown = [photo_id for photo_id in photo_ids if photo_id not in split_of]
+    if unknown:
+        raise ValueError(f"photos {unknown[:5]} have no pixel-level labels; pass tag-only photos as predictions")
+    predicted = dict(list(prediction_files(predictions).items())[:max_photos]) if predictions else {}
+    config = {"build_version": BUILD_VERSION, "photos": len(photo_ids),
+              "photo_ids_sha256": hashlib.sha256(" ".join(photo_ids).encode()).hexdigest(),
+              "pseudo_photos": len(predicted), "predictions_sha256": _fingerprint(list(predicted.values())),
+              "view_size": VIEW_SIZE, "min_area_fraction": MIN_AREA_FRACTION, "speck_fraction": SPECK_FRACTION,
+              "one_object_classes": ONE_OBJECT_CLASSES, "consumer_margin": CONSUMER_MARGIN,
+              "outside_grey": OUTSIDE_GREY, "shop_fill": SHOP_FILL, "shop_max_rotation": SHOP_MAX_ROTATION,
+              "shop_exposure": SHOP_EXPOSURE, "white_balance_limits": WHITE_BALANCE_LIMITS,
+              "solid_share": SOLID_SHARE, "tone_cuts": TONE_CUTS, "length_cuts": LENGTH_CUTS, "colours": COLOURS,
+              "jpeg_quality": JPEG_QUALITY}
+    config = json.loads(json.dumps(config))  # tuples -> lists, as a reloaded meta.json has them
+    if _built_config(out) == config:
+        return out
+    if out.exists() and any(out.iterdir()) and not (out / "meta.json").exists():
+        raise FileExistsError(f"{out} exists and is not a consumer-to-shop build; nothing was changed. "
+                              "Remove it or choose another --out.")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    staging = work / out.name  # made by mkdir, so it gets the usual permissions (mkdtemp's are private)
+    try:
+        for view in ("consumer", "shop"):
+            (staging / view).mkdir(parents=True)
+        tasks = [(i, split_of[i], "gt", None, str(staging)) for i in photo_ids]
+        tasks += [(i, "train", "pseudo", str(path), str(staging)) for i, path in predicted.items()]
+        rows, rejected = [], []
+        for photo_rows, photo_rejected in tqdm(_map(_build_photo, tasks, workers), total=len(tasks),
+                                               desc="building c2s", disable=not progress):
+            rows += photo_rows
+            rejected += photo_rejected
+        _write_manifest(staging / "manifest.csv", rows)
+        meta = {"config": config, "counts": _counts(rows, rejected, len(predicted)),
+                "clothlib_version": _version(), "build_command": BUILD_COMMAND,
+                "attributes": ATTRIBUTE_VALUES, "columns": COLUMNS}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        _swap_into_place(staging, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _map(function, tasks: list, workers: int | None):
+    """``map`` over worker processes (in task order, so the result does not depend on them)."""
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1 or len(tasks) < 2:
+        yield from map(function, tasks)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(function, tasks, chunksize=4)
+
+
+def _built_config(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "meta.json").read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Replace ``out`` by ``staging`` with two renames: ``out`` holds the old build or the new one,
+    never a mix (and is absent only between the renames)."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    old = staging.parent / f"{out.name}.old"  # inside the build's own temporary folder
+    os.replace(out, old)
+    os.replace(staging, out)
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: row["item_id"]))
+
+
+def _counts(rows: list[dict], rejected: list[str], pseudo_photos: int) -> dict:
+    kept = [row["category"] for row in rows if row["source"] == "pseudo"]
+    return {"items": len(rows),
+            "by_split": dict(sorted(Counter(row["split"] for row in rows).items())),
+            "by_source": dict(sorted(Counter(row["source"] for row in rows).items())),
+            "by_category": {c: n for c in GARMENT_CLASSES if (n := sum(row["category"] == c for row in rows))},
+            "pseudo": {"photos": pseudo_photos, "kept": len(kept), "rejected": len(rejected),
+                       "kept_by_category": dict(sorted(Counter(kept).items())),
+                       "rejected_by_category": dict(sorted(Counter(rejected).items()))}}
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _built_file(folder: str | os.PathLike | None, name: str) -> Path:
+    path = Path(folder or default_folder()) / name
+    if not path.exists():
+        raise C2SMissingError(f"No consumer-to-shop set at {path.parent} (missing {name}). Build it with "
+                              f"`{BUILD_COMMAND}` (or clothlib.data.c2s.build_c2s()).")
+    return path
+
+
+def load_manifest(folder: str | os.PathLike | None = None) -> list[dict]:
+    """The items of a built set as dicts (box and measurements as numbers, paths relative to ``folder``)."""
+    with open(_built_file(folder, "manifest.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row.update({k: int(row[k]) for k in _INT_COLUMNS})
+        row.update({k: float(row[k]) for k in _FLOAT_COLUMNS})
+    return rows
+
+
+def load_meta(folder: str | os.PathLike | None = None) -> dict:
+    """``meta.json`` of a built set: config, counts, attribute values."""
+    return json.loads(_built_file(folder, "meta.json").read_text())

@@ -1,0 +1,39 @@
+"""Build the consumer-to-shop set of garment items from CCP (notebook 04 explains it).
+
+    python data_scripts/build_c2s.py                         # all 1,004 annotated photos -> data/c2s
+    python data_scripts/build_c2s.py --max-photos 40         # a small set (fast mode)
+    python data_scripts/build_c2s.py --predictions DIR       # plus pseudo-labelled tag-only photos
+
+DIR holds ``<photo id>.png`` class maps of tag-only photos (``python -m clothlib.parsing predict``).
+Running it again with the same options does nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from clothlib.data.c2s import build_c2s, default_folder, load_meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", metavar="DIR", help=f"output folder (default: {default_folder()})")
+    parser.add_argument("--max-photos", type=int, metavar="N", help="only the first N photos of each source")
+    parser.add_argument("--predictions", metavar="DIR", help="folder of predicted class maps of tag-only photos")
+    parser.add_argument("--workers", type=int, help="worker processes (default: up to 4 cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    out = build_c2s(args.out, predictions=args.predictions, max_photos=args.max_photos,
+                    workers=args.workers, progress=not args.quiet)
+    counts = load_meta(out)["counts"]
+    print(f"{out}: {counts['items']} items ({time.perf_counter() - start:.1f} s)")
+    print(json.dumps({k: counts[k] for k in ("by_split", "by_source", "by_category", "pseudo")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
