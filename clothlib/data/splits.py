@@ -48,11 +48,12 @@ def write_splits(splits: dict[str, list[str]], folder: str | os.PathLike | None 
     return paths
 
 
-def load_split(name: str, folder: str | os.PathLike | None = None) -> list[str]:
-    """Photo ids of a committed split ("train", "val" or "test")."""
+def load_split(name: str, folder: str | os.PathLike | None = None, max_photos: int | None = None) -> list[str]:
+    """Photo ids of a committed split ("train", "val" or "test"), the first ``max_photos`` if given."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; choose one of {SPLITS}")
     path = split_path(name, folder)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; regenerate it with `python -m clothlib.data make-splits`.")
-    return path.read_text().split()
+    ids = path.read_text().split()
+    return ids[:max_photos] if max_photos else ids

@@ -62,17 +62,12 @@ class SplitScore:
         return {**self.matrix.summary(CLASSES), **self.boundary.compute()}
 
 
-def _ids(split: str, max_photos: int | None) -> list[str]:
-    ids = load_split(split)
-    return ids[:max_photos] if max_photos else ids
-
-
 def search_crf(checkpoint: str | os.PathLike, split: str = "val", grid: dict = CRF_GRID, scale: float = SEARCH_SCALE,
                iterations: int = 5, max_photos: int | None = None, workers: int = 2, progress: bool = True) -> dict:
     """Score every setting of ``grid`` (other parameters at their defaults) on ``split``; write the
     results and the best setting (by mean IU) to ``<stem>.crf.json`` and return them."""
     model, config, _ = load_checkpoint(checkpoint)
-    ids = _ids(split, max_photos)
+    ids = load_split(split, max_photos=max_photos)
     shrunk = {}
     baseline = SplitScore()
     for photo_id in tqdm(ids, desc=f"network on {split}", disable=not progress):
@@ -111,7 +106,7 @@ def evaluate_crf(checkpoint: str | os.PathLike, split: str = "test", params: CRF
     ``params`` is given). Over a whole split they are written to ``<stem>.<split>.crf.metrics.json``."""
     model, config, _ = load_checkpoint(checkpoint)
     params = params or tuned_crf_params(checkpoint)
-    ids = _ids(split, max_photos)
+    ids = load_split(split, max_photos=max_photos)
     fcn, crf = SplitScore(), SplitScore()
 
     def load(photo_id):

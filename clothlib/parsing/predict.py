@@ -26,8 +26,7 @@ def predict_split(checkpoint: str | os.PathLike, split: str, out: str | os.PathL
     model, config, _ = load_checkpoint(checkpoint)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = tagged_ids() if split == "tagged" else load_split(split)
-    ids = ids[:max_photos] if max_photos else ids
+    ids = tagged_ids()[:max_photos] if split == "tagged" else load_split(split, max_photos=max_photos)
 
     def load(photo_id):
         photo = read_photo(photo_id)

@@ -58,11 +58,6 @@ class ParsingConfig:
         return cls(**values)
 
 
-def _ids(split: str, config: ParsingConfig) -> list[str]:
-    ids = load_split(split)
-    return ids[: config.max_photos] if config.max_photos else ids
-
-
 def make_model(config: ParsingConfig, pretrained: bool = True) -> torch.nn.Module:
     return build_model(config.model, NUM_CLASSES, width=config.width, dropout=config.dropout,
                        pretrained=pretrained)
@@ -114,7 +109,7 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
     out = Path(out)
     torch.manual_seed(config.seed)
     model = make_model(config)
-    dataset = CCPParsing(ids=_ids(config.train_split, config),
+    dataset = CCPParsing(ids=load_split(config.train_split, max_photos=config.max_photos),
                          transform=train_transform(config.crop, config.scale, config.base_height))
     # Workers are re-forked every epoch (not persistent), so their augmentation seeds come from the
     # epoch's seed and a resumed run repeats an uninterrupted one exactly.
@@ -123,7 +118,7 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     scheduler = poly_schedule(optimizer, config.epochs * len(loader))
-    val_ids = _ids(config.val_split, config)
+    val_ids = load_split(config.val_split, max_photos=config.max_photos)
 
     def validate(model):
         summary = evaluate(model, val_ids, config.eval_height, progress).summary(CLASSES)
@@ -184,7 +179,7 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", max_photos
     """Metrics of a checkpoint on a split. Over the whole split they are also written next to it as
     ``<stem>.<split>.metrics.json`` (a subset's numbers are only returned, never saved as the split's)."""
     model, config, _ = load_checkpoint(path)
-    ids = load_split(split)[:max_photos] if max_photos else load_split(split)
+    ids = load_split(split, max_photos=max_photos)
     summary = evaluate(model, ids, config.eval_height, progress).summary(CLASSES)
     summary.update({"checkpoint": Path(path).name, "split": split, "photos": len(ids),
                     "eval_height": config.eval_height, "clothlib": __version__})
