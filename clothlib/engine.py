@@ -92,3 +92,24 @@ def poly_schedule(optimizer: torch.optim.Optimizer, total_steps: int, power: flo
     """FCN / DeepLab "poly" decay: lr * (1 - step / total) ** power, per optimisation step."""
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: max(0.0, 1 - step / max(1, total_steps)) ** power)
+
+
+def release(out: str | os.PathLike, kind: str, model: torch.nn.Module, **fields) -> Path:
+    """Write a small, self-describing checkpoint: fp16 weights, ``kind`` and ``fields`` (config,
+    classes, curve...), so a notebook needs nothing else to use it."""
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    return save_state(out, {"kind": kind, "weights": weights, **fields, "clothlib": __version__})
+
+
+def load_release(path: str | os.PathLike, kind: str, how_to_make: str) -> dict:
+    """A checkpoint written by :func:`release` (weights back in float32, plus its ``path``);
+    ``how_to_make`` is the command named when the file is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found. Make it with `{how_to_make}`.")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if checkpoint.get("kind") != kind:
+        raise ValueError(f"{path} is a {checkpoint.get('kind')!r} checkpoint, not a {kind!r} one")
+    checkpoint["weights"] = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["weights"].items()}
+    checkpoint["path"] = path
+    return checkpoint

@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
+from ..cli import add_config_flags, config_from_args
 from ..config import settings
 from .models import MODELS
 from .crf_search import evaluate_crf, search_crf
@@ -22,26 +22,12 @@ from .sweep import lr_sweep
 from .train import ParsingConfig, evaluate_checkpoint, train
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ParsingConfig field, with its default: the config stays the single source."""
-    for field in dataclasses.fields(ParsingConfig):
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default
-        if field.name == "model":
-            parser.add_argument(flag, choices=MODELS, default=default)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=type(default[0]), nargs=2, default=default, metavar=("A", "B"))
-        else:
-            kind = int if field.name == "max_photos" else type(default)
-            parser.add_argument(flag, type=kind, default=default, help=f"default: {default}")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m clothlib.parsing", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="train a parsing network (resumes if interrupted)")
-    _add_config_flags(train_cmd)
+    add_config_flags(train_cmd, ParsingConfig, {"model": MODELS})
     train_cmd.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/net1.pt")
     eval_cmd = commands.add_parser("evaluate", help="metrics on a split, written beside the checkpoint")
     eval_cmd.add_argument("--checkpoint", required=True)
@@ -62,13 +48,13 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
         cmd.add_argument("--workers", type=int, default=2)
     sweep_cmd = commands.add_parser("sweep", help="paper Tables 1-2: the Caffe learning rates, translated")
-    _add_config_flags(sweep_cmd)
+    add_config_flags(sweep_cmd, ParsingConfig, {"model": MODELS})
     sweep_cmd.add_argument("--models", nargs="+", choices=MODELS, default=["net1", "net2"])
     sweep_cmd.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args(argv)
 
     if args.command in ("train", "sweep"):
-        config = ParsingConfig.from_dict({f.name: getattr(args, f.name) for f in dataclasses.fields(ParsingConfig)})
+        config = config_from_args(ParsingConfig, args)
     if args.command == "train":
         print(f"wrote {train(config, args.out)}")
     elif args.command == "sweep":

@@ -23,7 +23,8 @@ from ..data.ccp import read_class_mask, read_photo
 from ..data.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES, ccp_to_class
 from ..data.dataset import IMAGENET_MEAN, IMAGENET_STD, CCPParsing, train_transform
 from ..data.splits import load_split
-from ..engine import fit, poly_schedule, save_state
+from .. import engine
+from ..engine import fit, poly_schedule
 from ..io import atomic_write
 from ..metrics import ConfusionMatrix
 from .models import build_model
@@ -132,31 +133,21 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
 
 
 def release(model: torch.nn.Module, config: ParsingConfig, history: list[dict], out: Path) -> None:
-    """Write the small, self-describing checkpoint that is committed and loaded by the course."""
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    save_state(out, {
-        "kind": "parsing", "weights": weights, "config": dataclasses.asdict(config),
-        "classes": CLASSES, "ccp_to_class": ccp_to_class(),
-        "splits": {"train": config.train_split, "val": config.val_split}, "history": history,
-        "clothlib": __version__,
-    })
+    """Write the checkpoint that is committed and loaded by the course, and its curve as JSON."""
+    engine.release(out, "parsing", model, config=dataclasses.asdict(config), classes=CLASSES,
+                   ccp_to_class=ccp_to_class(), splits={"train": config.train_split, "val": config.val_split},
+                   history=history)
     with atomic_write(out.with_suffix(".curve.json")) as f:
         json.dump(history, f, indent=1)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, ParsingConfig, dict]:
     """Model (eval mode, float32), its config and the whole checkpoint dict (plus its ``path``)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found. Train it with `python -m clothlib.parsing train ...` "
-                                f"(see {settings.checkpoint_dir / 'README.md'}).")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if checkpoint.get("kind") != "parsing":
-        raise ValueError(f"{path} is not a parsing checkpoint")
+    checkpoint = engine.load_release(path, "parsing", f"python -m clothlib.parsing train ... "
+                                     f"(see {settings.checkpoint_dir / 'README.md'})")
     config = ParsingConfig.from_dict(checkpoint["config"])
     model = make_model(config, pretrained=False)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint["weights"].items()})
-    checkpoint["path"] = path
+    model.load_state_dict(checkpoint["weights"])
     return model.eval(), config, checkpoint
 
 

@@ -1,0 +1,123 @@
+"""Backbone features of the consumer-to-shop views, computed once and cached on disk.
+
+The paper fine-tunes a whole CNN for every hashing network. On a laptop CPU that is hours per run,
+so the course freezes the convolutional backbone (EfficientNet-Lite0, the encoder of the parsing
+network ``effnet_fcn``) and trains only what the paper adds on top of it: the trunk's last layers,
+the hash layer and the task heads. Each view then costs one backbone pass in total, not one per
+epoch, and a hashing network trains in about a minute. The backbone's weights are either
+ImageNet's (``imagenet``) or the parsing checkpoint's (``parsing``: the paper initialises its
+hashing network from its FCN).
+
+A view's feature is the global average of the backbone's feature maps at strides 8, 16 and 32
+(40 + 112 + 320 = 472 numbers): the deepest map says what the garment is, the shallower ones keep
+colour and texture, which attributes and instance matching need. Training views are also encoded
+mirrored (``FLIP_VARIANTS``): the only augmentation a frozen backbone allows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..config import settings
+from ..data.c2s import load_manifest, load_meta
+from ..data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from ..io import atomic_write
+
+BACKBONES = ("imagenet", "parsing")
+PARSING_CHECKPOINT = "effnet_fcn.pt"  # the parsing network whose encoder ``parsing`` reuses
+POOLED_TAPS = (1, 2, 3)  # of EfficientNetFCN's taps (strides 4, 8, 16, 32): strides 8, 16 and 32
+FEATURE_BATCH = 64
+VIEWS = ("consumer", "shop")
+FLIP_VARIANTS = {"train": 2}  # views per item in each split: original (+ mirrored); 1 elsewhere
+FEATURES_VERSION = 1  # bump when the same inputs would give other numbers
+
+
+class Backbone(torch.nn.Module):
+    """EfficientNet-Lite0 blocks (frozen) -> pooled multi-scale feature vector per image."""
+
+    def __init__(self, name: str = "imagenet"):
+        super().__init__()
+        from ..parsing.models import EfficientNetFCN
+        from ..parsing.train import load_checkpoint
+
+        if name == "imagenet":
+            network = EfficientNetFCN(num_classes=1, pretrained=True)
+        elif name == "parsing":
+            network, _, _ = load_checkpoint(settings.checkpoint_dir / PARSING_CHECKPOINT)
+        else:
+            raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
+        self.name = name
+        self.network = network.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    @property
+    def dim(self) -> int:
+        return sum(self.network.TAP_CHANNELS[i] for i in POOLED_TAPS)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images``: N x H x W x 3 uint8 -> N x dim float32."""
+        x = (images.permute(0, 3, 1, 2).float() / 255 - self.mean) / self.std
+        taps = self.network.taps(x)
+        return torch.cat([taps[i].mean((2, 3)) for i in POOLED_TAPS], 1)
+
+
+def read_view(path: str | os.PathLike) -> np.ndarray:
+    """A view as H x W x 3 uint8, naming the file if it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read this view ({err}); rebuild the consumer-to-shop set "
+                         "with `python data_scripts/build_c2s.py`") from err
+
+
+def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress: bool = True,
+                 desc: str = "features") -> np.ndarray:
+    """Backbone features of each image: ``len(paths) x flips x dim`` (variant 1 is mirrored)."""
+    out = np.zeros((len(paths), flips, backbone.dim), dtype=np.float32)
+    for start in tqdm(range(0, len(paths), FEATURE_BATCH), desc=desc, leave=False, disable=not progress):
+        batch = torch.from_numpy(np.stack([read_view(p) for p in paths[start:start + FEATURE_BATCH]]))
+        for variant in range(flips):
+            images = batch.flip(2) if variant else batch
+            out[start:start + len(batch), variant] = backbone(images).numpy()
+    return out
+
+
+def cache_path(folder: Path, backbone: str, split: str) -> Path:
+    """One file per (set build, backbone, split): a rebuilt set or another backbone never reuses it."""
+    config = load_meta(folder)["config"]
+    key = json.dumps([str(folder.resolve()), config, backbone, FEATURES_VERSION], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return settings.cache_dir / "features" / f"{folder.name}_{split}_{backbone}_{digest}.npz"
+
+
+def split_features(folder: str | os.PathLike, split: str, backbone: str = "imagenet",
+                   progress: bool = True) -> dict:
+    """``{"item_ids", "consumer", "shop"}`` for the items of ``split`` (features: items x variants
+    x dim float32), computed on first use and then read from the cache folder."""
+    folder = Path(folder)
+    path = cache_path(folder, backbone, split)
+    if path.exists():
+        with np.load(path) as cached:
+            return {key: cached[key] for key in cached.files}
+    rows = [row for row in load_manifest(folder) if row["split"] == split]
+    if not rows:
+        raise ValueError(f"{folder} has no {split!r} items")
+    model = Backbone(backbone)
+    flips = FLIP_VARIANTS.get(split, 1)
+    result = {"item_ids": np.array([row["item_id"] for row in rows])}
+    for view in VIEWS:
+        result[view] = encode_views(model, [folder / row[view] for row in rows], flips, progress,
+                                    desc=f"{backbone} features: {split} {view}")
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **result)
+    return result

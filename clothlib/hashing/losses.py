@@ -1,0 +1,76 @@
+"""The paper's two losses (eq. 4 and eq. 5) and the pair labels they are fed.
+
+Eq. 4 is the DSH loss (Liu et al., CVPR 2016) for relaxed codes ``h`` in (-1, 1)^k:
+similar pairs (label 0) are pulled together, ``1/2 ||h1 - h2||^2``; dissimilar pairs (label 1)
+are pushed until their squared distance reaches the margin ``m``, ``1/2 max(m - ||h1 - h2||^2, 0)``;
+and ``alpha * || |h| - 1 ||_1`` draws every output towards +-1, so that sign() at test time loses
+little, without sign()'s zero gradient. For codes at +-1, ``||h1 - h2||^2 = 4 x Hamming distance``,
+so DSH's ``m = 2k`` asks dissimilar pairs to differ in at least k/2 bits — what two random codes
+do — and the loss stops pushing there instead of spreading codes without end. ``alpha = 0.01``
+is DSH's value: large enough to saturate the tanh units over training, small enough not to fight
+the pair terms early on.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SIMILAR, DISSIMILAR, IGNORED = 0, 1, -1
+DEFAULT_ALPHA = 0.01
+MU = 0.05  # paper eq. 5: weight of each attribute task beside the category task
+
+
+def default_margin(bits: int) -> float:
+    """DSH's margin: 2k, i.e. dissimilar codes at least k/2 bits apart."""
+    return 2.0 * bits
+
+
+def pair_labels(ids: np.ndarray, categories: np.ndarray) -> torch.Tensor:
+    """The consumer-to-shop pair rule (``clothlib.data.c2s.pair_label``) for every pair of a batch,
+    vectorised: SIMILAR for one ID, DISSIMILAR for different IDs of different categories, IGNORED
+    for different IDs of one category (left out of the loss; see notebook 04)."""
+    same_id = ids[:, None] == ids[None, :]
+    same_category = categories[:, None] == categories[None, :]
+    labels = np.where(same_id, SIMILAR, np.where(same_category, IGNORED, DISSIMILAR))
+    return torch.from_numpy(labels.astype(np.int64))
+
+
+def dsh_pair_terms(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Eq. 4's pair terms for aligned pairs of codes (no regulariser): one value per pair."""
+    squared = (h1 - h2).pow(2).sum(-1)
+    return torch.where(labels == SIMILAR, 0.5 * squared, 0.5 * F.relu(margin - squared))
+
+
+def quantisation_regulariser(codes: torch.Tensor) -> torch.Tensor:
+    """``|| |h| - 1 ||_1`` per code: zero at +-1, a gradient of size 1 everywhere else but at 0."""
+    return (codes.abs() - 1).abs().sum(-1)
+
+
+def dsh_loss(codes: torch.Tensor, labels: torch.Tensor, margin: float, alpha: float = DEFAULT_ALPHA) -> dict:
+    """Eq. 4 over all pairs of a batch of N codes (``labels``: N x N). Similar and dissimilar pairs
+    are averaged separately and summed: a batch holds about one similar pair per item against
+    hundreds of dissimilar ones, and a plain mean would let the pushing drown the pulling."""
+    n = len(codes)
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=codes.device)
+    left, right = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    terms = dsh_pair_terms(codes[left], codes[right], labels, margin)
+    similar = (labels == SIMILAR) & off_diagonal
+    dissimilar = labels == DISSIMILAR
+    zero = codes.sum() * 0
+    pull = terms[similar].mean() if similar.any() else zero
+    push = terms[dissimilar].mean() if dissimilar.any() else zero
+    regulariser = alpha * quantisation_regulariser(codes).mean()
+    return {"loss": pull + push + regulariser, "pull": pull, "push": push, "regulariser": regulariser}
+
+
+def multitask_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], mu: float = MU) -> dict:
+    """Eq. 5: ``L_category + mu * sum(L_task)`` over the other tasks. Targets of -1 ("n/a": the task
+    does not apply to the item) contribute nothing; a task with no valid target in the batch adds 0."""
+    losses = {}
+    for task, scores in logits.items():
+        target = targets[task]
+        valid = target >= 0
+        losses[task] = F.cross_entropy(scores[valid], target[valid]) if valid.any() else scores.sum() * 0
+    total = sum(loss if task == "category" else mu * loss for task, loss in losses.items())
+    return {"loss": total, **losses}

@@ -1,0 +1,91 @@
+"""Score an encode export: consumer-view queries against the shop-view gallery, by Hamming
+ranking of the hash codes and by cosine ranking of the float features they were cut from, under
+both protocols of the consumer-to-shop set (same instance, or same similar-item group).
+
+An export folder (written by :mod:`clothlib.hashing`'s encode step) holds ``query_codes.npy`` and
+``gallery_codes.npy`` (packed bits, one row per item), ``query_features.npy`` and
+``gallery_features.npy`` (float32), ``query_items.txt`` and ``gallery_items.txt`` (item ids in
+row order) and ``export.json`` (``bits``, ``split``, ``c2s``: the consumer-to-shop folder, and
+the ``checkpoint`` / ``model`` it came from). The float ranking is the ceiling the codes try to
+reach with 1 bit a dimension.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..data.c2s import PROTOCOLS, load_manifest
+from ..io import atomic_write
+from .codes import hamming_rank
+from .metrics import TOP_K, relevance, retrieval_scores
+from .search import FloatBruteForce
+
+EXPORT_FILES = ("export.json", "query_codes.npy", "gallery_codes.npy", "query_features.npy",
+                "gallery_features.npy", "query_items.txt", "gallery_items.txt")
+RESULT_NAME = "retrieval.json"  # written inside the export folder unless told otherwise
+
+
+def score_codes(query_packed: np.ndarray, gallery_packed: np.ndarray, query_ids, gallery_ids, ks=TOP_K) -> dict:
+    """Top-k and mAP of the full Hamming ranking (ties in gallery order); relevant = same id."""
+    return retrieval_scores(hamming_rank(query_packed, gallery_packed), relevance(query_ids, gallery_ids), ks)
+
+
+def score_features(query_features: np.ndarray, gallery_features: np.ndarray, query_ids, gallery_ids,
+                   ks=TOP_K) -> dict:
+    """Top-k and mAP of the full cosine ranking of float features; relevant = same id."""
+    _, ranking = FloatBruteForce().add(gallery_features).search(query_features, len(gallery_features))
+    return retrieval_scores(ranking, relevance(query_ids, gallery_ids), ks)
+
+
+def load_export(folder: str | os.PathLike) -> dict:
+    """The export's arrays, item ids and metadata, checked to agree with each other."""
+    folder = Path(folder)
+    missing = [name for name in EXPORT_FILES if not (folder / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a complete encode export (missing {', '.join(missing)}); write "
+                                "one with `python -m clothlib.hashing encode --checkpoint CHECKPOINT --out DIR`.")
+    export = {"meta": json.loads((folder / "export.json").read_text())}
+    for side in ("query", "gallery"):
+        export[f"{side}_codes"] = np.load(folder / f"{side}_codes.npy")
+        export[f"{side}_features"] = np.load(folder / f"{side}_features.npy")
+        export[f"{side}_items"] = (folder / f"{side}_items.txt").read_text().splitlines()
+        rows = {len(export[f"{side}_{part}"]) for part in ("codes", "features", "items")}
+        if len(rows) != 1:
+            raise ValueError(f"{folder}: the {side} codes, features and item list have different lengths; "
+                             "the export is inconsistent, write it again.")
+    return export
+
+
+def evaluate_export(folder: str | os.PathLike) -> dict:
+    """Hash and float scores under both protocols, with the export's provenance."""
+    export = load_export(folder)
+    meta = export["meta"]
+    items = {row["item_id"]: row for row in load_manifest(meta["c2s"])}
+    unknown = [item for item in export["query_items"] + export["gallery_items"] if item not in items]
+    if unknown:
+        raise KeyError(f"{len(unknown)} exported items (e.g. {unknown[0]}) are not in {meta['c2s']}/manifest.csv: "
+                       "the export was made from another build of the consumer-to-shop set; encode again.")
+    result = {"export": str(folder), "bits": meta["bits"], "model": meta.get("model"),
+              "checkpoint": meta.get("checkpoint"), "split": meta["split"],
+              "queries": len(export["query_items"]), "gallery": len(export["gallery_items"]),
+              "hash": {}, "float": {}}
+    for protocol, key in PROTOCOLS.items():
+        query_ids = [items[item][key] for item in export["query_items"]]
+        gallery_ids = [items[item][key] for item in export["gallery_items"]]
+        result["hash"][protocol] = score_codes(export["query_codes"], export["gallery_codes"], query_ids, gallery_ids)
+        result["float"][protocol] = score_features(export["query_features"], export["gallery_features"],
+                                                   query_ids, gallery_ids)
+    return result
+
+
+def write_evaluation(folder: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict]:
+    """:func:`evaluate_export` written atomically to ``out`` (default ``<folder>/retrieval.json``);
+    returns the path and the result."""
+    out = Path(out or Path(folder) / RESULT_NAME)
+    result = evaluate_export(folder)
+    with atomic_write(out) as f:
+        json.dump(result, f, indent=1)
+    return out, result
