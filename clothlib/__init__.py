@@ -12,7 +12,16 @@ import random
 from .config import Settings, settings
 from .env import check_environment
 
-__all__ = ["__version__", "check_environment", "require", "set_seed", "settings", "Settings"]
+__all__ = ["__version__", "ClothingRetriever", "check_environment", "require", "set_seed", "settings", "Settings"]
+
+
+def __getattr__(name: str):
+    """``clothlib.ClothingRetriever`` without importing torch when ``import clothlib`` runs."""
+    if name == "ClothingRetriever":
+        from .pipeline import ClothingRetriever
+
+        return ClothingRetriever
+    raise AttributeError(f"module 'clothlib' has no attribute {name!r}")
 
 
 def require(version: str) -> str:

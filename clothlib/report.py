@@ -92,10 +92,95 @@ def parsing_training() -> str:
     return "\n".join(rows)
 
 
+def _hashing_runs() -> list[tuple[str, dict | None]]:
+    from .hashing.train import SHIPPED_RUNS, checkpoint_name
+
+    return [(checkpoint_name(*run)[:-3], _json(CHECKPOINTS / f"{checkpoint_name(*run)[:-3]}.test.metrics.json"))
+            for run in SHIPPED_RUNS]
+
+
+def hashing_results() -> str:
+    """Table 4: test accuracy per task (consumer views) written by `python -m clothlib.hashing evaluate`,
+    beside the majority-class baseline and the paper's numbers."""
+    from .hashing.models import VARIANTS, variant_tasks
+    from .paper import HASHING_TASK_TABLE
+
+    runs = {name: metrics for name, metrics in _hashing_runs() if metrics and metrics["bits"] == 48
+            and metrics["backbone"] == "imagenet" and metrics["model"] != "simnet"}
+    if not runs:
+        return "Not trained yet: run `bash checkpoints/train_hashing.sh`."
+    any_run = next(iter(runs.values()))
+    rows = ["| task (test %) | majority class | " + " | ".join(m["model"] for m in runs.values())
+            + " | paper: " + " / ".join(m["model"] for m in runs.values()) + " |",
+            "|---|---|" + "---|" * len(runs) + "---|"]
+    fmt = lambda value: "–" if value is None else f"{value:.1f}"
+    for task in variant_tasks(VARIANTS["catt3_net"]):
+        rows.append(f"| {task} | {fmt(any_run['majority'][task])} | "
+                    + " | ".join(fmt(m.get(f"{task}_acc")) for m in runs.values()) + " | "
+                    + " / ".join(fmt(HASHING_TASK_TABLE[m["model"]].get(task)) for m in runs.values()) + " |")
+    rows.append(f"\n{any_run['items']} test items, consumer views; from `checkpoints/hash_*.test.metrics.json`. "
+                "The paper's attribute groups differ from ours; the closest are shown.")
+    return "\n".join(rows)
+
+
+def retrieval_results() -> str:
+    """Table 5: top-k and mAP (instance protocol) of the untrained baselines and of every shipped
+    network, from `checkpoints/retrieval_baselines.json` and `checkpoints/hash_*.test.retrieval.json`."""
+    from .paper import RETRIEVAL_TABLE, RETRIEVAL_TOP_K
+
+    columns = [f"top{k}" for k in RETRIEVAL_TOP_K] + ["mAP"]
+    rows = ["| method (instance protocol, %) | " + " | ".join(columns) + " | similar-item top20 |",
+            "|---|" + "---|" * (len(columns) + 1)]
+
+    def row(name: str, scores: dict) -> str:
+        return (f"| {name} | " + " | ".join(f"{scores['instance'][c]:.1f}" for c in columns)
+                + f" | {scores['similar']['top20']:.1f} |")
+
+    baselines = _json(CHECKPOINTS / "retrieval_baselines.json")
+    if baselines:
+        rows.append(row("raw ImageNet backbone features (float, no training)", baselines["rows"]["raw_features"]))
+        rows += [row(f"{method} {bits} bits (on the raw features)", baselines["rows"][f"{method}-{bits}"])
+                 for bits in (16, 32, 48, 64) for method in ("LSH", "ITQ")]
+    for name, _ in _hashing_runs():
+        result = _json(CHECKPOINTS / f"{name}.test.retrieval.json")
+        if result:
+            suffix = " (parsing backbone)" if name.endswith("_parsing") else ""
+            rows.append(row(f"{result['model']} {result['bits']} bits{suffix}", result["hash"]))
+            if result["bits"] == 48:
+                rows.append(row(f"{result['model']} float features{suffix}", result["float"]))
+    rows += [f"| paper: {name} (their data) | " + " | ".join("–" if v is None else f"{100 * v:.1f}" for v in values)
+             + " | – | – |" for name, values in RETRIEVAL_TABLE.items()]
+    end_to_end = _json(CHECKPOINTS / "end_to_end.test.json")
+    if end_to_end:
+        rows.append(f"\nEnd to end (queries cut from the parsed photo instead of the ground-truth box, "
+                    f"{end_to_end['hashing']} {end_to_end['bits']} bits): "
+                    + "; ".join(f"{label}: top-20 {end_to_end[key]['top20']:.1f} % with the garment's class found "
+                                f"for {end_to_end[key]['coverage']:.0f} % of items"
+                                for key, label in (("fcn", "FCN"), ("fcn_crf", "FCN-CRF")))
+                    + " (`checkpoints/end_to_end.test.json`).")
+    return "\n".join(rows)
+
+
+def hashing_training() -> str:
+    """Per shipped hashing checkpoint: epochs, CPU training time, final validation top-20, size."""
+    rows = ["| checkpoint | epochs | training time (2-core machine) | final val top-20 | size |", "|---|---|---|---|---|"]
+    for name, _ in _hashing_runs():
+        curve, path = _json(CHECKPOINTS / f"{name}.curve.json"), CHECKPOINTS / f"{name}.pt"
+        if not curve or not path.exists():
+            rows.append(f"| {name}.pt | - | - | - | not trained yet |")
+            continue
+        rows.append(f"| {name}.pt | {len(curve)} | {sum(e['seconds'] for e in curve) / 60:.1f} min (+ validation) | "
+                    f"{curve[-1]['val_top20']:.1f} | {path.stat().st_size / 2**20:.1f} MB |")
+    return "\n".join(rows)
+
+
 SECTIONS = {
     "course-map": (README, course_map),
     "parsing-results": (README, parsing_results),
     "parsing-training": (CHECKPOINTS / "README.md", parsing_training),
+    "hashing-results": (README, hashing_results),
+    "retrieval-results": (README, retrieval_results),
+    "hashing-training": (CHECKPOINTS / "README.md", hashing_training),
 }
 
 

@@ -93,3 +93,24 @@ def crf_explorer(photo, probs, start, scale: float = 0.5):
         control.observe(draw, names="value")
     draw()
     return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]), out])
+
+
+def query_explorer(export, k: int = 10, protocol: str = "instance"):
+    """A slider over the queries of an encode export: the consumer view and its top-k shop views."""
+    import ipywidgets as widgets
+
+    from .retrieval import ranked_examples
+    from .viz import plot_retrieval_rows
+
+    index = widgets.IntSlider(0, 0, len(export["query_items"]) - 1, description="query")
+    out = widgets.Output()
+
+    def draw(*_):
+        with out:
+            out.clear_output(wait=True)
+            plot_retrieval_rows(ranked_examples(export, [index.value], k, protocol))
+            plt.show()
+
+    index.observe(draw, "value")
+    draw()
+    return widgets.VBox([index, out])

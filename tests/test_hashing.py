@@ -12,7 +12,6 @@ import torch
 
 from clothlib import engine
 from clothlib.data import c2s
-from clothlib.data.splits import load_split
 from clothlib.hashing import features as features_module
 from clothlib.hashing import losses, models
 from clothlib.hashing.train import (HashingConfig, encode, evaluate_checkpoint, forward_views, load_checkpoint,
@@ -32,6 +31,15 @@ def test_dissimilar_pairs_push_only_inside_the_margin():
     assert losses.dsh_pair_terms(a, b, dissimilar, margin=8).item() == 0
     assert losses.dsh_pair_terms(a, b, dissimilar, margin=10).item() == pytest.approx(1.0)  # (10 - 8) / 2
     assert losses.dsh_pair_terms(a, b, torch.tensor([losses.SIMILAR]), margin=10).item() == pytest.approx(4.0)
+
+
+def test_same_category_pairs_are_pushed_only_to_their_own_margin():
+    codes = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, -1.0]])  # squared distance 4
+    labels = torch.tensor([[0, losses.IGNORED], [losses.IGNORED, 0]])
+    assert losses.dsh_loss(codes, labels, margin=8)["loss"].item() == 0  # the pair rule leaves them out
+    assert losses.dsh_loss(codes, labels, margin=8, same_category_margin=4)["loss"].item() == 0  # far enough
+    pushed = losses.dsh_loss(codes, labels, margin=8, same_category_margin=6)
+    assert pushed["push_same_category"].item() == pytest.approx(1.0)  # (6 - 4) / 2
 
 
 def test_regulariser_has_a_gradient_away_from_plus_minus_one():
@@ -82,23 +90,6 @@ def test_variants_compose_their_heads(name):
 
 
 # --- a real run on views cut from a few CCP photos ----------------------------------------------
-
-PHOTOS = load_split("train")[:12] + load_split("val")[:3] + load_split("test")[:3]
-
-
-@pytest.fixture(scope="module")
-def small_set(ccp_root, tmp_path_factory):
-    folder = c2s.build_c2s(tmp_path_factory.mktemp("c2s") / "c2s", photo_ids=PHOTOS, workers=1, progress=False)
-    return folder, tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture
-def cache_in(small_set, monkeypatch):
-    """Features cached in a temporary folder, not the course's."""
-    monkeypatch.setattr(features_module, "settings",
-                        dataclasses.replace(features_module.settings, cache_dir=small_set[1]))
-    return small_set[0]
-
 
 def test_train_resume_evaluate_encode(cache_in, tmp_path, monkeypatch):
     config = HashingConfig(model="catt3_net", bits=16, epochs=2, batch_size=8, c2s=str(cache_in))

@@ -114,6 +114,16 @@ def default_predictions() -> Path:
     return settings.data_root.parent / "predictions" / "tagged"
 
 
+def course_set(progress: bool = True) -> Path:
+    """The set the notebooks use, built on first use (later calls return at once): in fast mode the
+    first ``fast_photos`` photos into the cache folder, else every annotated photo into
+    ``data/c2s``; with the pseudo-labelled photos wherever their predictions have been written."""
+    folder = settings.pick(settings.cache_dir / "c2s_fast", default_folder())
+    predictions = default_predictions() if default_predictions().is_dir() else None
+    return build_c2s(folder, predictions=predictions, max_photos=settings.pick(settings.fast_photos, None),
+                     progress=progress)
+
+
 # --- items: masks, boxes, views ---------------------------------------------------------------
 
 def garment_regions(class_mask: np.ndarray, min_area_fraction: float = MIN_AREA_FRACTION) -> dict[str, np.ndarray]:

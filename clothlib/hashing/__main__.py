@@ -30,14 +30,16 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--checkpoint", required=True)
         cmd.add_argument("--split", default="test", choices=SPLITS)
     encode_cmd.add_argument("--out", help="export folder (default: data/cache/codes/<checkpoint>_<split>)")
+    for cmd in (train_cmd, eval_cmd, encode_cmd):
+        cmd.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args(argv)
 
     if args.command == "train":
-        print(f"wrote {train(config_from_args(HashingConfig, args), args.out)}")
+        print(f"wrote {train(config_from_args(HashingConfig, args), args.out, progress=not args.quiet)}")
     elif args.command == "evaluate":
-        print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split), indent=1))
+        print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, progress=not args.quiet), indent=1))
     elif args.command == "encode":
-        print(f"wrote {encode(args.checkpoint, args.split, args.out)}")
+        print(f"wrote {encode(args.checkpoint, args.split, args.out, progress=not args.quiet)}")
 
 
 if __name__ == "__main__":

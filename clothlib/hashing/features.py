@@ -39,6 +39,13 @@ FLIP_VARIANTS = {"train": 2}  # views per item in each split: original (+ mirror
 FEATURES_VERSION = 1  # bump when the same inputs would give other numbers
 
 
+def feature_dim() -> int:
+    """Length of a view's backbone feature (472)."""
+    from ..parsing.models import EfficientNetFCN
+
+    return sum(EfficientNetFCN.TAP_CHANNELS[i] for i in POOLED_TAPS)
+
+
 class Backbone(torch.nn.Module):
     """EfficientNet-Lite0 blocks (frozen) -> pooled multi-scale feature vector per image."""
 
@@ -58,9 +65,7 @@ class Backbone(torch.nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
-    @property
-    def dim(self) -> int:
-        return sum(self.network.TAP_CHANNELS[i] for i in POOLED_TAPS)
+    dim = property(lambda self: feature_dim())
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:

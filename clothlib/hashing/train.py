@@ -2,7 +2,7 @@
 
 ``HashingConfig`` is the one place their hyper-parameters live. Training runs on cached backbone
 features (:mod:`clothlib.hashing.features`), so a step costs a few matrix products: the default
-run (40 epochs over ~6,900 training items) takes minutes on two cores.
+run (30 epochs over ~6,900 training items) takes minutes on two cores.
 """
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ from .losses import DEFAULT_ALPHA, IGNORED, MU, SIMILAR, default_margin, dsh_los
 from .models import BITS, CATEGORY_TASK, HashingNet, task_values, variant_tasks, VARIANTS
 
 TRAIN_COMMAND = "python -m clothlib.hashing train --model MODEL --bits BITS"
+# The shipped checkpoints (model, bits, backbone): checkpoints/train_hashing.sh trains these and the
+# notebooks and README tables read them.
+SHIPPED_RUNS = [("simnet", 48, "imagenet"), ("catt_net", 48, "imagenet"), ("catt2_net", 48, "imagenet"),
+                ("catt3_net", 48, "imagenet"), ("catt3_net", 16, "imagenet"), ("catt3_net", 32, "imagenet"),
+                ("catt3_net", 64, "imagenet"), ("catt3_net", 48, "parsing")]
 ALL_TASKS = [CATEGORY_TASK, *[t for t in variant_tasks(VARIANTS["catt3_net"]) if t != CATEGORY_TASK]]
 
 
@@ -39,7 +44,7 @@ class HashingConfig:
     backbone: str = "imagenet"   # frozen backbone weights: "imagenet" or "parsing" (effnet_fcn's encoder)
     hidden: int = 512            # width of the trunk (= the float features' length)
     dropout: float = 0.2
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 64         # items per step; each gives a consumer and a shop view
     lr: float = 1e-3             # AdamW, poly decay
     weight_decay: float = 1e-4
@@ -47,6 +52,7 @@ class HashingConfig:
     alpha: float = DEFAULT_ALPHA
     mu: float = MU
     protocol: str = "instance"   # which ID makes a similar pair (clothlib.data.c2s.PROTOCOLS)
+    same_category_push: float | None = 0.5  # x margin for same-category pairs of different IDs; None: left out
     seed: int = 0
     c2s: str | None = None       # consumer-to-shop folder; None: data/c2s
     max_items: int | None = None  # cap on training items (fast mode)
@@ -64,6 +70,10 @@ class HashingConfig:
     @property
     def pair_margin(self) -> float:
         return self.margin if self.margin is not None else default_margin(self.bits)
+
+    @property
+    def same_category_margin(self) -> float | None:
+        return None if self.same_category_push is None else self.same_category_push * self.pair_margin
 
     @classmethod
     def from_dict(cls, values: dict) -> "HashingConfig":
@@ -96,10 +106,13 @@ def task_targets(rows: list[dict]) -> dict[str, torch.Tensor]:
     return targets
 
 
-def load_split_data(config: HashingConfig, split: str, max_items: int | None = None, progress: bool = True) -> SplitData:
-    """Features (cached) and labels of ``split``; ``max_items`` keeps the first N items."""
-    features = split_features(config.folder, split, config.backbone, progress)
-    by_id = {row["item_id"]: row for row in c2s.load_manifest(config.folder)}
+def load_split_data(config: HashingConfig, split: str, max_items: int | None = None, progress: bool = True,
+                    folder: str | os.PathLike | None = None) -> SplitData:
+    """Features (cached) and labels of ``split`` of ``folder`` (default: the config's set);
+    ``max_items`` keeps the first N items."""
+    folder = Path(folder or config.folder)
+    features = split_features(folder, split, config.backbone, progress)
+    by_id = {row["item_id"]: row for row in c2s.load_manifest(folder)}
     ids = [str(i) for i in features["item_ids"][:max_items]]
     rows = [by_id[i] for i in ids]
     key = c2s.PROTOCOLS[config.protocol]
@@ -123,7 +136,7 @@ def _make_step(config: HashingConfig, data: SplitData):
         both = torch.cat([items, items]).numpy()
         out = model(torch.cat([consumer, shop]))
         pairs = dsh_loss(out["codes"], pair_labels(data.pair_ids[both], data.categories[both]),
-                         config.pair_margin, config.alpha)
+                         config.pair_margin, config.alpha, config.same_category_margin)
         tasks = multitask_loss(out["logits"], {t: data.targets[t][both] for t in out["logits"]}, config.mu)
         numbers = {f"train_{k}": v.item() for k, v in {**pairs, **tasks}.items() if k != "loss"}
         return pairs["loss"] + tasks["loss"], numbers
@@ -240,28 +253,33 @@ def majority_baseline(train_rows: list[dict], test: SplitData) -> dict[str, floa
     return result
 
 
-def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", progress: bool = True) -> dict:
-    """Metrics of a checkpoint on a split (and the majority baseline of every task), written next
-    to it as ``<stem>.<split>.metrics.json``."""
+def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", progress: bool = True,
+                        folder: str | os.PathLike | None = None) -> dict:
+    """Metrics of a checkpoint on a split (and the majority baseline of every task). On the set it
+    was trained on (``folder`` None) they are written next to it as ``<stem>.<split>.metrics.json``;
+    on another set (a fast-mode subset) they are only returned."""
     model, config, _ = load_checkpoint(path)
-    data = load_split_data(config, split, progress=progress)
-    train_rows = [row for row in c2s.load_manifest(config.folder) if row["split"] == "train"]
+    data = load_split_data(config, split, progress=progress, folder=folder)
+    train_rows = [row for row in c2s.load_manifest(folder or config.folder) if row["split"] == "train"]
     result = {"checkpoint": Path(path).name, "model": config.model, "bits": config.bits, "backbone": config.backbone,
               "split": split, "items": len(data), **evaluate_views(model, data),
               "majority": majority_baseline(train_rows, data), "clothlib": __version__}
-    with atomic_write(Path(path).with_suffix(f".{split}.metrics.json")) as f:
-        json.dump(result, f, indent=1)
+    if folder is None:
+        with atomic_write(Path(path).with_suffix(f".{split}.metrics.json")) as f:
+            json.dump(result, f, indent=1)
     return result
 
 
 def encode(path: str | os.PathLike, split: str = "test", out: str | os.PathLike | None = None,
-           progress: bool = True) -> Path:
+           progress: bool = True, folder: str | os.PathLike | None = None) -> Path:
     """Codes of ``split``: consumer views are the queries, shop views the gallery. Writes packed
     codes (np.packbits, big-endian bit order, one row per item), float features, item ids and
-    ``export.json``; each file atomically, ``export.json`` last (its presence marks a whole export)."""
+    ``export.json``; each file atomically, ``export.json`` last (its presence marks a whole export).
+    ``folder``: another consumer-to-shop set than the one the network was trained on."""
     model, config, checkpoint = load_checkpoint(path)
-    out = Path(out or settings.cache_dir / "codes" / f"{Path(path).stem}_{split}")
-    data = load_split_data(config, split, progress=progress)
+    folder = Path(folder or config.folder)
+    out = Path(out or settings.cache_dir / "codes" / f"{folder.name}_{Path(path).stem}_{split}")
+    data = load_split_data(config, split, progress=progress, folder=folder)
     views = forward_views(model, data)
     arrays = {}
     for side, view in (("query", "consumer"), ("gallery", "shop")):
@@ -274,7 +292,7 @@ def encode(path: str | os.PathLike, split: str = "test", out: str | os.PathLike 
         with atomic_write(out / f"{side}_items.txt") as f:
             f.write("\n".join(data.item_ids) + "\n")
     export = {"checkpoint": Path(path).name, "model": config.model, "bits": config.bits, "backbone": config.backbone,
-              "split": split, "c2s": str(config.folder.resolve()), "items": len(data),
+              "split": split, "c2s": str(folder.resolve()), "items": len(data),
               "query": "consumer views", "gallery": "shop views", "clothlib": __version__}
     with atomic_write(out / "export.json") as f:
         json.dump(export, f, indent=1)

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..data.c2s import PROTOCOLS, load_manifest
 from ..io import atomic_write
-from .codes import hamming_rank
+from .baselines import ITQ, LSH
+from .codes import hamming_distances, hamming_rank
 from .metrics import TOP_K, relevance, retrieval_scores
 from .search import FloatBruteForce
 
@@ -89,3 +90,50 @@ def write_evaluation(folder: str | os.PathLike, out: str | os.PathLike | None = 
     with atomic_write(out) as f:
         json.dump(result, f, indent=1)
     return out, result
+
+
+def evaluate_baselines(folder: str | os.PathLike, backbone: str = "imagenet", bits=(16, 32, 48, 64),
+                       split: str = "test", seed: int = 0, progress: bool = True) -> dict:
+    """The rows of Table 5 that need no hashing network, on the frozen backbone's features of
+    ``split``: the raw features (cosine), and LSH and ITQ codes of them at each length in ``bits``,
+    both fitted on the training split's views (consumer and shop)."""
+    from ..hashing.features import split_features
+
+    items = {row["item_id"]: row for row in load_manifest(folder)}
+    train = split_features(folder, "train", backbone, progress)
+    test = split_features(folder, split, backbone, progress)
+    fit_on = np.concatenate([train["consumer"][:, 0], train["shop"][:, 0]])
+    queries, gallery = test["consumer"][:, 0], test["shop"][:, 0]
+    ids = {protocol: [items[str(item)][key] for item in test["item_ids"]] for protocol, key in PROTOCOLS.items()}
+    rows = {"raw_features": {p: score_features(queries, gallery, ids[p], ids[p]) for p in PROTOCOLS}}
+    for length in bits:
+        for name, method in (("LSH", LSH(length, seed)), ("ITQ", ITQ(length, seed=seed))):
+            method.fit(fit_on)
+            query_codes, gallery_codes = method.encode(queries), method.encode(gallery)
+            rows[f"{name}-{length}"] = {p: score_codes(query_codes, gallery_codes, ids[p], ids[p]) for p in PROTOCOLS}
+    return {"backbone": backbone, "split": split, "c2s": str(Path(folder).resolve()), "queries": len(queries),
+            "fitted_on": f"train split, {len(fit_on)} views", "seed": seed, "rows": rows}
+
+
+def ranked_examples(export: dict, query_indices, k: int = 10, protocol: str = "instance") -> list[dict]:
+    """For each query of a loaded export (:func:`load_export`): its consumer view, its rank-ordered
+    top-k shop views with Hamming distances, whether each is relevant, and the rank of its first
+    relevant item (0-based)."""
+    meta = export["meta"]
+    folder = Path(meta["c2s"])
+    items = {row["item_id"]: row for row in load_manifest(folder)}
+    key = PROTOCOLS[protocol]
+    gallery = export["gallery_items"]
+    gallery_ids = np.array([items[g][key] for g in gallery])
+    examples = []
+    for index in query_indices:
+        query = export["query_items"][index]
+        distances = hamming_distances(export["query_codes"][index:index + 1], export["gallery_codes"])[0]
+        ranking = hamming_rank(export["query_codes"][index:index + 1], export["gallery_codes"])[0]
+        relevant = gallery_ids[ranking] == items[query][key]
+        examples.append({"item_id": query, "query_view": folder / items[query]["consumer"],
+                         "first_relevant": int(np.argmax(relevant)) if relevant.any() else None,
+                         "matches": [{"item_id": gallery[g], "shop_view": folder / items[gallery[g]]["shop"],
+                                      "distance": int(distances[g]), "relevant": bool(r)}
+                                     for g, r in zip(ranking[:k], relevant[:k])]})
+    return examples

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduce the shipped hashing checkpoints on a 2-core CPU (needs the consumer-to-shop set built
+# with the pseudo-labelled photos: see notebook 04). The backbone features of every view are
+# computed once (first run) and cached; then every run of clothlib.hashing.SHIPPED_RUNS (the four
+# networks at 48 bits, catt3_net at 16, 32 and 64 bits and on the parsing network's encoder), each
+# one's test metrics, codes and retrieval scores; the untrained baselines of Table 5; the end-to-end
+# queries through the parsing network; finally the generated tables. Finished checkpoints are skipped.
+#   bash checkpoints/train_hashing.sh [--commit]     (--commit: commit the results it wrote)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+LOGS=checkpoints/logs
+mkdir -p "$LOGS"
+export PYTHONUNBUFFERED=1
+
+"$PY" -c "from clothlib.hashing import SHIPPED_RUNS; print('\n'.join(f'{m} {b} {k}' for m, b, k in SHIPPED_RUNS))" |
+while read -r model bits backbone; do
+  name=$("$PY" -c "from clothlib.hashing import checkpoint_name; print(checkpoint_name('$model', $bits, '$backbone')[:-3])")
+  if [ ! -f "checkpoints/$name.pt" ]; then
+    /usr/bin/time -f "wall %e s" "$PY" -m clothlib.hashing train --model "$model" --bits "$bits" --backbone "$backbone" \
+      --out "checkpoints/$name.pt" --quiet >"$LOGS/$name.log" 2>&1
+  fi
+  "$PY" -m clothlib.hashing evaluate --checkpoint "checkpoints/$name.pt" --split test --quiet >"$LOGS/$name.test.log" 2>&1
+  "$PY" -m clothlib.hashing encode --checkpoint "checkpoints/$name.pt" --split test --out "data/cache/codes/$name" --quiet >>"$LOGS/$name.test.log" 2>&1
+  "$PY" -m clothlib.retrieval evaluate --codes "data/cache/codes/$name" --out "checkpoints/$name.test.retrieval.json" >>"$LOGS/$name.test.log" 2>&1
+done
+"$PY" -m clothlib.retrieval baselines --out checkpoints/retrieval_baselines.json >"$LOGS/retrieval_baselines.log" 2>&1
+"$PY" -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json >"$LOGS/end_to_end.log" 2>&1
+"$PY" -m clothlib.report
+if [ "${1:-}" = "--commit" ]; then
+  git add checkpoints README.md
+  git commit -m "Hashing checkpoints, test metrics and retrieval scores written by checkpoints/train_hashing.sh"
+fi
