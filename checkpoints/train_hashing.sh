@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 LOGS=checkpoints/logs
 mkdir -p "$LOGS"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 TQDM_DISABLE=1  # no progress bars in the logs
 
 "$PY" -c "from clothlib.hashing import SHIPPED_RUNS; print('\n'.join(f'{m} {b} {k}' for m, b, k in SHIPPED_RUNS))" |
 while read -r model bits backbone; do
