@@ -2,7 +2,7 @@
 
 Each notebook runs in its own child process (a fresh kernel), so the peak resident memory of that
 process tree is the notebook's own. Results go to benchmarks/results/course_budget.json, which
-`python data_scripts/update_readme.py` turns into the README's course map.
+`python -m clothlib.report` turns into the README's course map.
 
     python benchmarks/course_budget.py                 # all notebooks, both modes
     python benchmarks/course_budget.py --modes fast    # fast mode only

@@ -67,3 +67,11 @@ class Settings:
 
 
 settings = Settings.from_env()
+
+
+def progress_bar(iterable=None, enabled: bool = True, **kwargs):
+    """``tqdm.auto``'s bar, off where ``enabled`` is False or ``TQDM_DISABLE`` is set (the scripts
+    set it so that the logs of long runs hold results, not redrawn bars)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not enabled or _env_flag("TQDM_DISABLE"), **kwargs)

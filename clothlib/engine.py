@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
-from tqdm.auto import tqdm
 
 from . import __version__, set_seed
+from .config import progress_bar
 from .io import atomic_write
 
 StepFn = Callable[[torch.nn.Module, object], tuple[torch.Tensor, dict]]
@@ -57,7 +57,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
         sums: dict[str, float] = {}
         count = 0
         started = time.perf_counter()
-        bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
+        bar = progress_bar(train_loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
                    total=min(len(train_loader), max_steps) if max_steps else None)
         for index, batch in enumerate(bar):
             if max_steps is not None and index >= max_steps:

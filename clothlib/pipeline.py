@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
-from .config import settings
+from .config import progress_bar, settings
 from .data import c2s
 from .data.ccp import read_photo
 from .hashing import load_checkpoint as load_hashing_checkpoint
@@ -169,7 +168,7 @@ def evaluate_end_to_end(retriever: ClothingRetriever, split: str = "test", crf: 
     photos = sorted(by_photo)[:max_photos]
     gallery_index = {item: i for i, item in enumerate(retriever.gallery_ids)}
     ranks, found = [], 0
-    for photo_id in tqdm(photos, desc=f"end to end ({'FCN-CRF' if crf else 'FCN'})", disable=not progress):
+    for photo_id in progress_bar(photos, progress, desc=f"end to end ({'FCN-CRF' if crf else 'FCN'})"):
         image = read_photo(photo_id)
         garments = {g.category: g for g in retriever.garments(image, crf)}
         queries = [(row, garments[row["category"]]) for row in by_photo[photo_id] if row["category"] in garments]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -35,6 +36,17 @@ def notebook_title(path: Path) -> str:
     return path.stem
 
 
+def github_repository() -> str | None:
+    """``OWNER/REPO`` of the repository's GitHub remote ``origin``, if it has one."""
+    try:
+        url = subprocess.run(["git", "remote", "get-url", "origin"], cwd=REPO_DIR, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    match = re.search(r"github\.com[:/]([^/]+/[^/]+?)(\.git)?$", url)
+    return match.group(1) if match else None
+
+
 def course_map() -> str:
     """Notebook, topic, and the wall time / peak memory measured by benchmarks/course_budget.py."""
     budget_file = RESULTS_DIR / "course_budget.json"
@@ -44,9 +56,12 @@ def course_map() -> str:
         figures = budget["notebooks"].get(name, {}).get(mode)
         return f"{figures['seconds']:.0f} s / {figures['peak_mib']} MiB" if figures else "not measured"
 
+    repository = github_repository()
     rows = ["| notebook | what it teaches | fast mode (time / peak memory) | default mode |", "|---|---|---|---|"]
     for path in sorted((REPO_DIR / "notebooks").glob("*.ipynb")):
-        rows.append(f"| [{path.name}](notebooks/{path.name}) | {notebook_title(path)} | "
+        launch = (f" [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/{repository}/HEAD"
+                  f"?labpath=notebooks%2F{path.name})" if repository else "")
+        rows.append(f"| [{path.name}](notebooks/{path.name}){launch} | {notebook_title(path)} | "
                     f"{cell(path.name, 'fast')} | {cell(path.name, 'default')} |")
     if "machine" in budget:
         rows.append(f"\nMeasured by `python benchmarks/course_budget.py` on {budget['machine']}. "
@@ -174,6 +189,28 @@ def hashing_training() -> str:
     return "\n".join(rows)
 
 
+def reproduce() -> str:
+    """The steps that rebuild every shipped result, with the CPU time each took where it was recorded."""
+    budget = _json(RESULTS_DIR / "course_budget.json") or {"notebooks": {}}
+    parsing_hours = sum(sum(e["seconds"] for e in _json(CHECKPOINTS / f"{m}.curve.json") or []) for m in PARSING_MODELS) / 3600
+    walls = [float(match) for log in sorted((CHECKPOINTS / "logs").glob("hash_*.log")) if not log.name.endswith(".test.log")
+             for match in re.findall(r"^wall ([0-9.]+) s$", log.read_text(), re.M)]
+    notebooks = sum(n["default"]["seconds"] for n in budget["notebooks"].values() if "default" in n)
+    rows = ["| step | command | time on the 2-core machine |", "|---|---|---|",
+            "| dataset | `make data` (or `python data_scripts/download_ccp.py`) | download-bound |",
+            f"| parsing networks, inference heights, CRF tuning, LR sweep | `bash checkpoints/train_parsing.sh` | "
+            f"{parsing_hours:.1f} h of training (curves), plus evaluation |",
+            "| consumer-to-shop set with pseudo-labelled photos | `python -m clothlib.parsing predict --checkpoint "
+            "checkpoints/effnet_fcn.pt --crf --split tagged --out data/predictions/tagged` then "
+            "`python data_scripts/build_c2s.py --predictions data/predictions/tagged` | not recorded (parsing and CRF over 1,094 photos, then the build) |",
+            f"| hashing networks, baselines, end-to-end queries | `bash checkpoints/train_hashing.sh` | "
+            + (f"{sum(walls) / 60:.0f} min for {len(walls)} trainings (logs; the first includes the backbone features), "
+               "plus evaluation |" if walls else "not run yet |"),
+            f"| every notebook, default mode | `make course` | "
+            + (f"{notebooks / 60:.0f} min (`benchmarks/course_budget.py`) |" if notebooks else "not measured |")]
+    return "\n".join(rows)
+
+
 SECTIONS = {
     "course-map": (README, course_map),
     "parsing-results": (README, parsing_results),
@@ -181,6 +218,7 @@ SECTIONS = {
     "hashing-results": (README, hashing_results),
     "retrieval-results": (README, retrieval_results),
     "hashing-training": (CHECKPOINTS / "README.md", hashing_training),
+    "reproduce": (README, reproduce),
 }
 
 

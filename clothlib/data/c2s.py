@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from tqdm.auto import tqdm
 
-from ..config import settings
+from ..config import progress_bar, settings
 from .ccp import annotated_ids, class_lookup, label_names, read_groundtruth, read_photo, read_tags, tagged_ids
 from .classes import CLASS_GROUPS, CLASSES, GARMENT_CLASSES, relabel
 from .splits import SPLITS, load_split
@@ -469,8 +468,8 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
         tasks = [(i, split_of[i], "gt", None, str(staging)) for i in photo_ids]
         tasks += [(i, "train", "pseudo", str(path), str(staging)) for i, path in predicted.items()]
         rows, rejected = [], []
-        for photo_rows, photo_rejected in tqdm(_map(_build_photo, tasks, workers), total=len(tasks),
-                                               desc="building c2s", disable=not progress):
+        for photo_rows, photo_rejected in progress_bar(_map(_build_photo, tasks, workers), progress, total=len(tasks),
+                                                       desc="building c2s"):
             rows += photo_rows
             rejected += photo_rejected
         _write_manifest(staging / "manifest.csv", rows)

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.io
 from PIL import Image, UnidentifiedImageError
 
-from ..config import settings
+from ..config import progress_bar, settings
 from ..io import atomic_write
 from .classes import lookup_table, relabel
 
@@ -156,11 +156,10 @@ def read_tags(photo_id: str, root: str | os.PathLike | None = None) -> np.ndarra
 
 def label_counts(photo_ids: list[str], root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per CCP label: pixels over ``photo_ids`` and photos containing it (two int64 arrays of 59)."""
-    from tqdm.auto import tqdm
 
     pixels = np.zeros(NUM_CCP_LABELS, dtype=np.int64)
     photos = np.zeros(NUM_CCP_LABELS, dtype=np.int64)
-    for photo_id in tqdm(photo_ids, desc="counting labels", leave=False):
+    for photo_id in progress_bar(photo_ids, desc="counting labels", leave=False):
         counts = np.bincount(read_groundtruth(photo_id, root).ravel(), minlength=NUM_CCP_LABELS)
         pixels += counts
         photos += counts > 0

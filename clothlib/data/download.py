@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from tqdm.auto import tqdm
 
-from ..config import settings
+from ..config import progress_bar, settings
 from ..io import atomic_write
 
 DEFAULT_URL = "https://github.com/bearpaw/clothing-co-parsing/archive/refs/heads/master.zip"
@@ -275,6 +274,6 @@ def _copy_hashing(src: BinaryIO, dst: BinaryIO | None) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-def _bar(entries: list[ManifestEntry], enabled: bool, desc: str) -> tqdm:
+def _bar(entries: list[ManifestEntry], enabled: bool, desc: str):
     """A progress bar counting bytes, so one big photo and one small .mat weigh fairly."""
-    return tqdm(total=sum(e.size for e in entries), unit="B", unit_scale=True, desc=desc, disable=not enabled)
+    return progress_bar(total=sum(e.size for e in entries), enabled=enabled, unit="B", unit_scale=True, desc=desc)

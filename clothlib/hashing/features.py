@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
-from ..config import settings
+from ..config import progress_bar, settings
 from ..data.c2s import load_manifest, load_meta
 from ..data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from ..io import atomic_write
@@ -89,7 +88,7 @@ def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress
                  desc: str = "features") -> np.ndarray:
     """Backbone features of each image: ``len(paths) x flips x dim`` (variant 1 is mirrored)."""
     out = np.zeros((len(paths), flips, backbone.dim), dtype=np.float32)
-    for start in tqdm(range(0, len(paths), FEATURE_BATCH), desc=desc, leave=False, disable=not progress):
+    for start in progress_bar(range(0, len(paths), FEATURE_BATCH), desc=desc, leave=False, enabled=progress):
         batch = torch.from_numpy(np.stack([read_view(p) for p in paths[start:start + FEATURE_BATCH]]))
         for variant in range(flips):
             images = batch.flip(2) if variant else batch

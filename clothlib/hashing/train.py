@@ -7,6 +7,7 @@ run (30 epochs over ~6,900 training items) takes minutes on two cores.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections import Counter
@@ -224,16 +225,23 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[HashingNet, HashingConfig,
     return model.eval(), config, checkpoint
 
 
+def cache_checkpoint(config: HashingConfig) -> Path:
+    """Where a run of ``config`` trains in the cache folder: named by the config's digest, so a
+    changed config starts afresh instead of meeting a stale resumable state."""
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:10]
+    name = checkpoint_name(config.model, config.bits, config.backbone)
+    return settings.cache_dir / "checkpoints" / f"{name[:-3]}_{digest}.pt"
+
+
 def load_or_train(config: HashingConfig) -> tuple[HashingNet, HashingConfig, dict]:
     """The shipped ``checkpoints/hash_<model>_<bits>.pt`` if present; otherwise train ``config``
     into the cache folder (never over the shipped checkpoints) and load that."""
-    name = checkpoint_name(config.model, config.bits, config.backbone)
-    shipped = settings.checkpoint_dir / name
+    shipped = settings.checkpoint_dir / checkpoint_name(config.model, config.bits, config.backbone)
     if shipped.exists():
         return load_checkpoint(shipped)
-    trained = settings.cache_dir / "checkpoints" / name
+    trained = cache_checkpoint(config)
     if not trained.exists():
-        print(f"training {name} for {config.epochs} epochs into {trained}")
+        print(f"{shipped} not found: training for {config.epochs} epochs into {trained}")
         train(config, trained)
     return load_checkpoint(trained)
 

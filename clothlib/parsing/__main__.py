@@ -1,6 +1,7 @@
 """``python -m clothlib.parsing {train,evaluate,predict}``: the parsing stage from the command line.
 
     python -m clothlib.parsing train --model effnet_fcn --epochs 24 --out checkpoints/effnet_fcn.pt
+    python -m clothlib.parsing tune-height --checkpoint checkpoints/effnet_fcn.pt   # inference height, on val
     python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR
     python -m clothlib.parsing sweep --models net1 net2 --epochs 3 --max-photos 200 --out checkpoints/lr_sweep.json
@@ -19,7 +20,7 @@ from .models import MODELS
 from .crf_search import evaluate_crf, search_crf
 from .predict import predict_split
 from .sweep import lr_sweep
-from .train import ParsingConfig, evaluate_checkpoint, train
+from .train import EVAL_HEIGHTS, ParsingConfig, evaluate_checkpoint, train, tune_eval_height
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     eval_cmd.add_argument("--checkpoint", required=True)
     eval_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
     eval_cmd.add_argument("--max-photos", type=int, default=settings.pick(settings.fast_photos, None))
+    height_cmd = commands.add_parser("tune-height", help="choose the inference height on the validation split")
+    height_cmd.add_argument("--checkpoint", required=True)
+    height_cmd.add_argument("--heights", type=int, nargs="+", default=list(EVAL_HEIGHTS))
     predict_cmd = commands.add_parser("predict", help="write <photo id>.png class maps for a split")
     predict_cmd.add_argument("--checkpoint", required=True)
     predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test", "tagged"],
@@ -63,6 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "evaluate":
         summary = evaluate_checkpoint(args.checkpoint, args.split, args.max_photos)
         print(json.dumps({k: summary[k] for k in ("overall_acc", "mean_acc", "mean_iu", "per_class_iou")}, indent=1))
+    elif args.command == "tune-height":
+        result = tune_eval_height(args.checkpoint, tuple(args.heights))
+        for row in result["heights"]:
+            print(row)
+        print(f"eval_height {result['previous']} -> {result['best']} in {args.checkpoint}")
     elif args.command == "predict":
         print(f"wrote {predict_split(args.checkpoint, args.split, args.out, args.max_photos, crf=args.crf)}")
     elif args.command == "crf-search":

@@ -21,7 +21,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
+
+from ..config import progress_bar
 
 MEAN_FIELD_MAX_PIXELS = 64 * 64  # the NumPy version builds N x N float32 matrices: 64 MB each at 4096
 
@@ -231,7 +232,7 @@ def refine_split(photo_ids: Sequence[str], load: Callable[[str], tuple[np.ndarra
     """
     pending = deque()
     with ProcessPoolExecutor(workers) as pool, \
-            tqdm(total=len(photo_ids), desc="dense CRF", disable=not progress) as bar:
+            progress_bar(total=len(photo_ids), enabled=progress, desc="dense CRF") as bar:
         for photo_id in photo_ids:
             image, probs = load(photo_id)
             # a tensor from predict_scores travels to the worker as a plain array
@@ -242,7 +243,7 @@ def refine_split(photo_ids: Sequence[str], load: Callable[[str], tuple[np.ndarra
             yield _collect(pending, bar)
 
 
-def _collect(pending: deque, bar: tqdm) -> tuple[str, np.ndarray]:
+def _collect(pending: deque, bar) -> tuple[str, np.ndarray]:
     """Wait for the oldest photo in flight."""
     photo_id, future = pending.popleft()
     labels = future.result()

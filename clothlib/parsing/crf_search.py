@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
+from ..config import progress_bar
 from .. import __version__
 from ..data.ccp import read_class_mask, read_photo
 from ..data.classes import CLASSES, NUM_CLASSES
@@ -70,7 +70,7 @@ def search_crf(checkpoint: str | os.PathLike, split: str = "val", grid: dict = C
     ids = load_split(split, max_photos=max_photos)
     shrunk = {}
     baseline = SplitScore()
-    for photo_id in tqdm(ids, desc=f"network on {split}", disable=not progress):
+    for photo_id in progress_bar(ids, desc=f"network on {split}", enabled=progress):
         photo = read_photo(photo_id)
         probs = predict_scores(model, photo, config.eval_height).numpy()
         size = (round(photo.shape[0] * scale), round(photo.shape[1] * scale))
@@ -82,7 +82,7 @@ def search_crf(checkpoint: str | os.PathLike, split: str = "val", grid: dict = C
         return image, probs.astype(np.float32)
 
     runs = []
-    for values in tqdm(list(itertools.product(*grid.values())), desc="CRF settings", disable=not progress):
+    for values in progress_bar(list(itertools.product(*grid.values())), desc="CRF settings", enabled=progress):
         params = CRFParams(iterations=iterations, scale=scale, **dict(zip(grid, values)))
         score = SplitScore()
         for photo_id, labels in refine_split(ids, load, params.at_scale(), workers=workers, progress=False):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
+from ..config import progress_bar
 from ..data.ccp import read_photo, tagged_ids
 from ..data.classes import export_classes
 from ..data.splits import load_split
@@ -35,7 +35,7 @@ def predict_split(checkpoint: str | os.PathLike, split: str, out: str | os.PathL
     if crf:
         labelled = refine_split(ids, load, tuned_crf_params(checkpoint), progress=progress)
     else:
-        labelled = ((i, load(i)[1].argmax(0).astype(np.uint8)) for i in tqdm(ids, desc=f"predict {split}", disable=not progress))
+        labelled = ((i, load(i)[1].argmax(0).astype(np.uint8)) for i in progress_bar(ids, desc=f"predict {split}", enabled=progress))
     for photo_id, labels in labelled:
         with atomic_write(out / f"{photo_id}.png", "wb") as f:
             Image.fromarray(labels).save(f, format="PNG")
