@@ -47,6 +47,11 @@ def import_baseline_mib() -> int:
                                     text=True).stdout) / 1024)
 
 
+def save(results: dict) -> None:
+    with atomic_write(RESULTS) as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all)")
@@ -60,6 +65,7 @@ def main() -> None:
     notebooks = [Path(p) for p in args.notebooks] or sorted((REPO / "notebooks").glob("*.ipynb"))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.setdefault("notebooks", {})
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     for mode in args.modes:
         env = dict(os.environ, MPLBACKEND="Agg", CLOTHLIB_FAST="1" if mode == "fast" else "0")
         for path in notebooks:
@@ -68,10 +74,9 @@ def main() -> None:
             figures = json.loads(out.strip().splitlines()[-1])
             results["notebooks"].setdefault(path.name, {})[mode] = figures
             print(f"{path.name:<45} {mode:<8} {figures['seconds']:>8.1f} s {figures['peak_mib']:>7} MiB peak", flush=True)
+            save(results)  # after every notebook, so an interrupted run keeps what it measured
     results["import_baseline_mib"] = import_baseline_mib()
-    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    with atomic_write(RESULTS) as f:
-        json.dump(results, f, indent=2, sort_keys=True)
+    save(results)
     print(f"wrote {RESULTS}")
 
 

@@ -17,7 +17,7 @@ import nbformat
 
 from .config import REPO_DIR
 from .io import atomic_write
-from .paper import METRICS, best_parsing_row
+from .paper import CRF_TABLE, METRICS, best_parsing_row
 
 RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
 CHECKPOINTS = REPO_DIR / "checkpoints"
@@ -85,10 +85,17 @@ def parsing_results() -> str:
                         + f" | `checkpoints/{model}.test.metrics.json` ({metrics['photos']} test photos) |")
         else:
             rows.append(f"| {model} (ours) | - | - | - | not trained yet |")
+        refined = _json(CHECKPOINTS / f"{model}.test.crf.metrics.json")
+        if refined:
+            rows.append(f"| {model} + dense CRF (ours) | " + " | ".join(f"{refined['crf'][m]:.2f}" for m in METRICS)
+                        + f" | `checkpoints/{model}.test.crf.metrics.json` (CRF tuned on the validation split) |")
     for model in ("net1", "net2"):
         rate, values = best_parsing_row(model)
         rows.append(f"| {model} (paper, Caffe lr {rate:.0e}) | " + " | ".join(f"{v:.2f}" for v in values)
                     + " | paper Tables 1-2 (their split) |")
+    for rate, values in CRF_TABLE.items():
+        rows.append(f"| net1 + CRF (paper, Caffe lr {rate:.0e}) | " + " | ".join(f"{v:.2f}" for v in values)
+                    + " | paper Table 3 |")
     return "\n".join(rows)
 
 
@@ -189,12 +196,18 @@ def hashing_training() -> str:
     return "\n".join(rows)
 
 
+def _walls(log: Path) -> list[float]:
+    """The ``wall N s`` lines that ``/usr/bin/time`` wrote into a training script's log."""
+    return [float(match) for match in re.findall(r"^wall ([0-9.]+) s$", log.read_text(), re.M)] if log.exists() else []
+
+
 def reproduce() -> str:
     """The steps that rebuild every shipped result, with the CPU time each took where it was recorded."""
     budget = _json(RESULTS_DIR / "course_budget.json") or {"notebooks": {}}
     parsing_hours = sum(sum(e["seconds"] for e in _json(CHECKPOINTS / f"{m}.curve.json") or []) for m in PARSING_MODELS) / 3600
-    walls = [float(match) for log in sorted((CHECKPOINTS / "logs").glob("hash_*.log")) if not log.name.endswith(".test.log")
-             for match in re.findall(r"^wall ([0-9.]+) s$", log.read_text(), re.M)]
+    walls = [wall for log in sorted((CHECKPOINTS / "logs").glob("hash_*.log")) if not log.name.endswith(".test.log")
+             for wall in _walls(log)]
+    pseudo = _walls(CHECKPOINTS / "logs" / "c2s_pseudo.log")
     notebooks = sum(n["default"]["seconds"] for n in budget["notebooks"].values() if "default" in n)
     rows = ["| step | command | time on the 2-core machine |", "|---|---|---|",
             "| dataset | `make data` (or `python data_scripts/download_ccp.py`) | download-bound |",
@@ -202,11 +215,13 @@ def reproduce() -> str:
             f"{parsing_hours:.1f} h of training (curves), plus evaluation |",
             "| consumer-to-shop set with pseudo-labelled photos | `python -m clothlib.parsing predict --checkpoint "
             "checkpoints/effnet_fcn.pt --crf --split tagged --out data/predictions/tagged` then "
-            "`python data_scripts/build_c2s.py --predictions data/predictions/tagged` | not recorded (parsing and CRF over 1,094 photos, then the build) |",
-            f"| hashing networks, baselines, end-to-end queries | `bash checkpoints/train_hashing.sh` | "
+            "`python data_scripts/build_c2s.py --predictions data/predictions/tagged` (the first step of `train_hashing.sh`) | "
+            + (f"{sum(pseudo) / 60:.0f} min (`checkpoints/logs/c2s_pseudo.log`: parsing and CRF over 1,094 photos, then the build) |"
+               if pseudo else "not recorded |"),
+            "| hashing networks, baselines, end-to-end queries | `bash checkpoints/train_hashing.sh` | "
             + (f"{sum(walls) / 60:.0f} min for {len(walls)} trainings (logs; the first includes the backbone features), "
                "plus evaluation |" if walls else "not run yet |"),
-            f"| every notebook, default mode | `make course` | "
+            "| every notebook, default mode | `make course` | "
             + (f"{notebooks / 60:.0f} min (`benchmarks/course_budget.py`) |" if notebooks else "not measured |")]
     return "\n".join(rows)
 

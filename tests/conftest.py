@@ -5,7 +5,6 @@ import dataclasses
 
 import pytest
 
-from clothlib import settings
 from clothlib.data import DatasetMissingError, c2s, check_dataset
 from clothlib.data.splits import load_split
 

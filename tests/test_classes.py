@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 
 from clothlib.data import CLASS_GROUPS, CLASSES, GARMENT_CLASSES, NUM_CLASSES, ccp_to_class, export_classes, label_names

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         result = search_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers)
         print("FCN:", result["fcn"], "\nbest:", result["best"])
     elif args.command == "crf-eval":
-        result = evaluate_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers)
+        result = evaluate_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers,
+                              save=True)
         for name in ("fcn", "crf"):
             print(name, {k: result[name][k] for k in ("overall_acc", "mean_acc", "mean_iu", "boundary_f")})
 

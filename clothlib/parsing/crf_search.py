@@ -101,9 +101,10 @@ def search_crf(checkpoint: str | os.PathLike, split: str = "val", grid: dict = C
 
 
 def evaluate_crf(checkpoint: str | os.PathLike, split: str = "test", params: CRFParams | None = None,
-                 max_photos: int | None = None, workers: int = 2, progress: bool = True) -> dict:
+                 max_photos: int | None = None, workers: int = 2, progress: bool = True, save: bool = False) -> dict:
     """FCN and FCN-CRF metrics side by side on ``split`` (the CRF at the tuned setting unless
-    ``params`` is given). Over a whole split they are written to ``<stem>.<split>.crf.metrics.json``."""
+    ``params`` is given). With ``save`` (the CLI) and over a whole split they are written to
+    ``<stem>.<split>.crf.metrics.json``; notebooks only compute them, so shipped results stay as released."""
     model, config, _ = load_checkpoint(checkpoint)
     params = params or tuned_crf_params(checkpoint)
     ids = load_split(split, max_photos=max_photos)
@@ -120,7 +121,7 @@ def evaluate_crf(checkpoint: str | os.PathLike, split: str = "test", params: CRF
     result = {"checkpoint": Path(checkpoint).name, "split": split, "photos": len(ids),
               "crf_params": dataclasses.asdict(params), "fcn": fcn.summary(), "crf": crf.summary(),
               "clothlib": __version__}
-    if len(ids) == len(load_split(split)):
+    if save and len(ids) == len(load_split(split)):
         with atomic_write(Path(checkpoint).with_suffix(f".{split}.crf.metrics.json")) as f:
             json.dump(result, f, indent=1)
     return result
