@@ -47,3 +47,18 @@ def test_evaluate_crf_reports_fcn_and_crf_side_by_side(tiny_checkpoint):
 def test_untuned_checkpoint_says_how_to_tune(tiny_checkpoint):
     with pytest.raises(FileNotFoundError, match="crf-search"):
         tuned_crf_params(tiny_checkpoint)
+
+
+def test_whole_split_metrics_are_saved_only_when_asked(tiny_checkpoint, monkeypatch):
+    import clothlib.parsing.crf_search as crf_search
+
+    two_photos = crf_search.load_split("test")[:2]
+    monkeypatch.setattr(crf_search, "load_split", lambda split, max_photos=None: two_photos[:max_photos])
+    params = CRFParams(scale=0.25, iterations=2)
+    saved = tiny_checkpoint.with_suffix(".test.crf.metrics.json")
+    evaluate_crf(tiny_checkpoint, "test", params=params, workers=1, progress=False)
+    assert not saved.exists(), "a notebook recomputing the metrics must not replace the shipped file"
+    result = evaluate_crf(tiny_checkpoint, "test", params=params, workers=1, progress=False, save=True)
+    written = json.loads(saved.read_text())["crf"]
+    assert written["confusion_matrix"] == result["crf"]["confusion_matrix"]
+    assert written["mean_iu"] == pytest.approx(result["crf"]["mean_iu"])
