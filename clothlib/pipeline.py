@@ -27,7 +27,7 @@ from .parsing import load_checkpoint as load_parsing_checkpoint
 from .parsing import predict_scores
 from .parsing.crf import refine
 from .parsing.crf_search import tuned_crf_params
-from .retrieval import NumpyHamming, pack_codes
+from .retrieval import TOP_K, NumpyHamming, pack_codes
 
 PARSING_CHECKPOINT = "effnet_fcn.pt"
 HASHING_CHECKPOINT = "hash_catt3_net_48.pt"
@@ -157,7 +157,7 @@ class ClothingRetriever:
 
 
 def evaluate_end_to_end(retriever: ClothingRetriever, split: str = "test", crf: bool = True,
-                        ks=(1, 5, 10, 20, 50, 100), max_photos: int | None = None, progress: bool = True) -> dict:
+                        ks=TOP_K, max_photos: int | None = None, progress: bool = True) -> dict:
     """Top-k of queries cut from *predicted* masks: for every ground-truth item of ``split`` in
     ``retriever.folder``, the garment of the same class in the parsed photo is the query and the
     item's own shop view the answer. An item whose class the parser misses counts as not found."""

@@ -2,12 +2,12 @@
 top-k accuracy and mAP. FAISS is imported only when a :class:`FaissBinary` is made."""
 from .baselines import ITQ, LSH
 from .codes import binarize, hamming_distances, hamming_rank, pack_codes, rank_rows, unpack_codes
-from .evaluate import (evaluate_baselines, evaluate_export, load_export, ranked_examples, score_codes, score_features,
+from .evaluate import (evaluate_baselines, evaluate_export, float_rank, load_export, ranked_examples, score_codes,
                        write_evaluation)
 from .metrics import TOP_K, average_precision, mean_average_precision, relevance, retrieval_scores, topk_accuracy
 from .search import FaissBinary, FloatBruteForce, NumpyHamming
 
 __all__ = ["ITQ", "LSH", "TOP_K", "FaissBinary", "FloatBruteForce", "NumpyHamming", "average_precision",
-           "binarize", "evaluate_baselines", "evaluate_export", "hamming_distances", "hamming_rank", "load_export",
+           "binarize", "evaluate_baselines", "evaluate_export", "float_rank", "hamming_distances", "hamming_rank", "load_export",
            "mean_average_precision", "pack_codes", "rank_rows", "ranked_examples", "relevance", "retrieval_scores", "score_codes",
-           "score_features", "topk_accuracy", "unpack_codes", "write_evaluation"]
+           "topk_accuracy", "unpack_codes", "write_evaluation"]

@@ -20,7 +20,7 @@ import numpy as np
 from ..data.c2s import PROTOCOLS, load_manifest
 from ..io import atomic_write
 from .baselines import ITQ, LSH
-from .codes import hamming_distances, hamming_rank
+from .codes import hamming_distances, hamming_rank, rank_rows
 from .metrics import TOP_K, relevance, retrieval_scores
 from .search import FloatBruteForce
 
@@ -34,11 +34,15 @@ def score_codes(query_packed: np.ndarray, gallery_packed: np.ndarray, query_ids,
     return retrieval_scores(hamming_rank(query_packed, gallery_packed), relevance(query_ids, gallery_ids), ks)
 
 
-def score_features(query_features: np.ndarray, gallery_features: np.ndarray, query_ids, gallery_ids,
-                   ks=TOP_K) -> dict:
-    """Top-k and mAP of the full cosine ranking of float features; relevant = same id."""
-    _, ranking = FloatBruteForce().add(gallery_features).search(query_features, len(gallery_features))
-    return retrieval_scores(ranking, relevance(query_ids, gallery_ids), ks)
+def float_rank(query_features: np.ndarray, gallery_features: np.ndarray) -> np.ndarray:
+    """``(Q, G)`` gallery indices ranked by cosine distance of float features (ties in gallery order)."""
+    return FloatBruteForce().add(gallery_features).search(query_features, len(gallery_features))[1]
+
+
+def _by_protocol(ranking: np.ndarray, query_ids: dict, gallery_ids: dict) -> dict:
+    """One ranking scored under each protocol (``{protocol: ids}``): the ranking is computed once,
+    only what counts as relevant changes."""
+    return {p: retrieval_scores(ranking, relevance(query_ids[p], gallery_ids[p])) for p in query_ids}
 
 
 def load_export(folder: str | os.PathLike) -> dict:
@@ -73,12 +77,10 @@ def evaluate_export(folder: str | os.PathLike) -> dict:
               "checkpoint": meta.get("checkpoint"), "split": meta["split"],
               "queries": len(export["query_items"]), "gallery": len(export["gallery_items"]),
               "hash": {}, "float": {}}
-    for protocol, key in PROTOCOLS.items():
-        query_ids = [items[item][key] for item in export["query_items"]]
-        gallery_ids = [items[item][key] for item in export["gallery_items"]]
-        result["hash"][protocol] = score_codes(export["query_codes"], export["gallery_codes"], query_ids, gallery_ids)
-        result["float"][protocol] = score_features(export["query_features"], export["gallery_features"],
-                                                   query_ids, gallery_ids)
+    query_ids, gallery_ids = ({p: [items[item][key] for item in export[f"{side}_items"]] for p, key in PROTOCOLS.items()}
+                              for side in ("query", "gallery"))
+    result["hash"] = _by_protocol(hamming_rank(export["query_codes"], export["gallery_codes"]), query_ids, gallery_ids)
+    result["float"] = _by_protocol(float_rank(export["query_features"], export["gallery_features"]), query_ids, gallery_ids)
     return result
 
 
@@ -105,12 +107,11 @@ def evaluate_baselines(folder: str | os.PathLike, backbone: str = "imagenet", bi
     fit_on = np.concatenate([train["consumer"][:, 0], train["shop"][:, 0]])
     queries, gallery = test["consumer"][:, 0], test["shop"][:, 0]
     ids = {protocol: [items[str(item)][key] for item in test["item_ids"]] for protocol, key in PROTOCOLS.items()}
-    rows = {"raw_features": {p: score_features(queries, gallery, ids[p], ids[p]) for p in PROTOCOLS}}
+    rows = {"raw_features": _by_protocol(float_rank(queries, gallery), ids, ids)}
     for length in bits:
         for name, method in (("LSH", LSH(length, seed)), ("ITQ", ITQ(length, seed=seed))):
             method.fit(fit_on)
-            query_codes, gallery_codes = method.encode(queries), method.encode(gallery)
-            rows[f"{name}-{length}"] = {p: score_codes(query_codes, gallery_codes, ids[p], ids[p]) for p in PROTOCOLS}
+            rows[f"{name}-{length}"] = _by_protocol(hamming_rank(method.encode(queries), method.encode(gallery)), ids, ids)
     return {"backbone": backbone, "split": split, "c2s": str(Path(folder).resolve()), "queries": len(queries),
             "fitted_on": f"train split, {len(fit_on)} views", "seed": seed, "rows": rows}
 
@@ -128,8 +129,8 @@ def ranked_examples(export: dict, query_indices, k: int = 10, protocol: str = "i
     examples = []
     for index in query_indices:
         query = export["query_items"][index]
-        distances = hamming_distances(export["query_codes"][index:index + 1], export["gallery_codes"])[0]
-        ranking = hamming_rank(export["query_codes"][index:index + 1], export["gallery_codes"])[0]
+        distances = hamming_distances(export["query_codes"][index:index + 1], export["gallery_codes"])
+        ranking, distances = rank_rows(distances)[0], distances[0]
         relevant = gallery_ids[ranking] == items[query][key]
         examples.append({"item_id": query, "query_view": folder / items[query]["consumer"],
                          "first_relevant": int(np.argmax(relevant)) if relevant.any() else None,
