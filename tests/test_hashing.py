@@ -139,3 +139,14 @@ def test_unreadable_view_names_the_file(tmp_path):
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="broken.jpg.*build_c2s"):
         features_module.read_view(bad)
+
+
+def test_parsing_backbone_features_are_keyed_by_the_checkpoint_they_came_from(small_set, tmp_path, monkeypatch):
+    folder = small_set[0]
+    monkeypatch.setattr(features_module, "settings", dataclasses.replace(features_module.settings,
+                                                                        checkpoint_dir=tmp_path, cache_dir=tmp_path))
+    (tmp_path / features_module.PARSING_CHECKPOINT).write_bytes(b"first release")
+    before = features_module.cache_path(folder, "parsing", "train")
+    assert features_module.cache_path(folder, "imagenet", "train") != before
+    (tmp_path / features_module.PARSING_CHECKPOINT).write_bytes(b"retrained")
+    assert features_module.cache_path(folder, "parsing", "train") != before, "stale features of the old network"

@@ -96,10 +96,18 @@ def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress
     return out
 
 
+def backbone_weights_id(backbone: str) -> str:
+    """``imagenet`` (fixed weights from a pinned package), or ``parsing:<sha256 of effnet_fcn.pt>``,
+    so features of a retrained parsing network are never mistaken for the old one's."""
+    if backbone != "parsing":
+        return backbone
+    return "parsing:" + hashlib.sha256((settings.checkpoint_dir / PARSING_CHECKPOINT).read_bytes()).hexdigest()
+
+
 def cache_path(folder: Path, backbone: str, split: str) -> Path:
-    """One file per (set build, backbone, split): a rebuilt set or another backbone never reuses it."""
+    """One file per (set build, backbone weights, split): a rebuilt set or other weights never reuse it."""
     config = load_meta(folder)["config"]
-    key = json.dumps([str(folder.resolve()), config, backbone, FEATURES_VERSION], sort_keys=True)
+    key = json.dumps([str(folder.resolve()), config, backbone_weights_id(backbone), FEATURES_VERSION], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return settings.cache_dir / "features" / f"{folder.name}_{split}_{backbone}_{digest}.npz"
 
