@@ -49,8 +49,7 @@ def github_repository() -> str | None:
 
 def course_map() -> str:
     """Notebook, topic, and the wall time / peak memory measured by benchmarks/course_budget.py."""
-    budget_file = RESULTS_DIR / "course_budget.json"
-    budget = json.loads(budget_file.read_text()) if budget_file.exists() else {"notebooks": {}}
+    budget = _json(RESULTS_DIR / "course_budget.json") or {"notebooks": {}}
 
     def cell(name: str, mode: str) -> str:
         figures = budget["notebooks"].get(name, {}).get(mode)
@@ -117,8 +116,8 @@ def parsing_training() -> str:
 def _hashing_runs() -> list[tuple[str, dict | None]]:
     from .hashing.train import SHIPPED_RUNS, checkpoint_name
 
-    return [(checkpoint_name(*run)[:-3], _json(CHECKPOINTS / f"{checkpoint_name(*run)[:-3]}.test.metrics.json"))
-            for run in SHIPPED_RUNS]
+    names = [checkpoint_name(*run)[:-3] for run in SHIPPED_RUNS]
+    return [(name, _json(CHECKPOINTS / f"{name}.test.metrics.json")) for name in names]
 
 
 def hashing_results() -> str:
@@ -148,6 +147,7 @@ def hashing_results() -> str:
 def retrieval_results() -> str:
     """Table 5: top-k and mAP (instance protocol) of the untrained baselines and of every shipped
     network, from `checkpoints/retrieval_baselines.json` and `checkpoints/hash_*.test.retrieval.json`."""
+    from .hashing.models import BITS
     from .paper import RETRIEVAL_TABLE, RETRIEVAL_TOP_K
 
     columns = [f"top{k}" for k in RETRIEVAL_TOP_K] + ["mAP"]
@@ -162,7 +162,7 @@ def retrieval_results() -> str:
     if baselines:
         rows.append(row("raw ImageNet backbone features (float, no training)", baselines["rows"]["raw_features"]))
         rows += [row(f"{method} {bits} bits (on the raw features)", baselines["rows"][f"{method}-{bits}"])
-                 for bits in (16, 32, 48, 64) for method in ("LSH", "ITQ")]
+                 for bits in BITS for method in ("LSH", "ITQ")]
     for name, _ in _hashing_runs():
         result = _json(CHECKPOINTS / f"{name}.test.retrieval.json")
         if result:
