@@ -6,6 +6,7 @@ is interrupted and resumed ends with exactly the weights of an uninterrupted one
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -34,7 +35,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
 
     ``step(model, batch)`` returns the loss to minimise and a dict of numbers to average over the
     epoch; ``evaluate(model)`` returns validation metrics. ``max_steps`` caps batches per epoch
-    (fast mode). Returns the history: one dict per epoch.
+    (fast mode). A run whose epoch loss is not finite has diverged and stops there (its weights
+    are NaN and cannot recover). Returns the history: one dict per epoch.
     """
     state_path = Path(state_path)
     history: list[dict] = []
@@ -52,6 +54,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
         print(f"resuming {state_path} after epoch {start_epoch}")
 
     for epoch in range(start_epoch, epochs):
+        if history and not math.isfinite(history[-1]["loss"]):
+            print(f"diverged (loss {history[-1]['loss']}) after epoch {epoch}: stopping", flush=True)
+            break
         set_seed(seed + epoch)
         model.train()
         sums: dict[str, float] = {}

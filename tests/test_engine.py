@@ -69,3 +69,16 @@ def test_poly_schedule_decays_to_zero():
         scheduler.step()
         lrs.append(optimizer.param_groups[0]["lr"])
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] == 0.0
+
+
+def test_a_diverged_run_stops_after_its_first_non_finite_epoch(tmp_path):
+    model = torch.nn.Linear(4, 2)
+    loader = torch.utils.data.DataLoader(NoisyData(), batch_size=4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e30)
+
+    def step(model, batch):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(model(x) * 1e30, y), {}
+
+    history = fit(model, optimizer, loader, step, epochs=5, state_path=tmp_path / "state.pt", meta={})
+    assert len(history) < 5 and not torch.isfinite(torch.tensor(history[-1]["loss"]))

@@ -107,3 +107,36 @@ def test_an_interrupted_sweep_keeps_its_finished_runs(tmp_path, ccp_root, monkey
     rows = sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6, 1e-7))
     assert len(calls) == 2, "the finished 1e-6 run is not trained again"
     assert rows[0] == first[0] and [r["caffe_lr"] for r in rows] == [1e-6, 1e-7]
+
+
+def test_parallel_sweeps_of_two_models_share_one_file(tmp_path, ccp_root, monkeypatch):
+    from clothlib.parsing import sweep
+
+    base = _tiny_config(epochs=1, max_photos=2, model="net1")
+    out = tmp_path / "sweep.json"
+    real_train = sweep.train
+
+    def train_while_net2_finishes(config, path, progress):
+        if config.model == "net1":  # net2's sweep, in another process, writes while net1 trains
+            monkeypatch.setattr(sweep, "train", real_train)
+            sweep.lr_sweep(["net2"], base, out, caffe_rates=(1e-6,))
+        return real_train(config, path, progress)
+
+    monkeypatch.setattr(sweep, "train", train_while_net2_finishes)
+    rows = sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6,))
+    assert [r["model"] for r in rows] == ["net1"]
+    assert sorted(r["model"] for r in json.loads(out.read_text())["runs"]) == ["net1", "net2"]
+
+
+def test_best_rate_averages_both_models_and_skips_rates_where_one_diverged():
+    from clothlib.parsing.sweep import best_rate
+
+    def run(model, lr, iu, diverged=False):
+        return {"model": model, "lr": lr, "val_mean_iu": iu, "diverged": diverged}
+
+    runs = [run("net1", 0.3, 5.9, diverged=True), run("net2", 0.3, 30.0),
+            run("net1", 0.03, 7.5), run("net2", 0.03, 10.1),
+            run("net1", 0.003, 7.9), run("net2", 0.003, 8.6)]
+    assert best_rate(runs) == 0.03  # net1 alone would pick 0.003; 0.3 diverged for net1
+    with pytest.raises(ValueError, match="run the sweep"):
+        best_rate(runs[:2])

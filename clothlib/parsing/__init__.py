@@ -4,3 +4,4 @@ from .train import ParsingConfig, evaluate, evaluate_checkpoint, load_checkpoint
 from .crf import CRFParams, dense_crf, mean_field, refine, refine_split
 from .crf_search import evaluate_crf, search_crf, tuned_crf_params
 from .predict import predict_split
+from .sweep import best_rate, lr_sweep
