@@ -117,15 +117,16 @@ def plot_retrieval_rows(rows: list[dict], title: str = ""):
     """One row per query: its consumer view, then its ranked shop views with their distances; a
     relevant one is outlined in green. ``rows``: dicts from ``clothlib.retrieval.ranked_examples``."""
     import matplotlib.pyplot as plt
-    from PIL import Image
+
+    from .hashing.features import read_view
 
     k = max(len(row["matches"]) for row in rows)
     fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.35 * (k + 1), 1.55 * len(rows)), squeeze=False)
     for ax_row, row in zip(axes, rows):
-        ax_row[0].imshow(Image.open(row["query_view"]))
+        ax_row[0].imshow(read_view(row["query_view"]))
         ax_row[0].set_title(f"query {row['item_id']}", fontsize=6)
         for rank, (ax, match) in enumerate(zip(ax_row[1:], row["matches"]), 1):
-            ax.imshow(Image.open(match["shop_view"]))
+            ax.imshow(read_view(match["shop_view"]))
             ax.set_title(f"#{rank} d={match['distance']}", fontsize=6, color="green" if match["relevant"] else "black")
             if match["relevant"]:
                 for spine in ax.spines.values():
@@ -143,7 +144,8 @@ def plot_garment_matches(image: np.ndarray, labels: np.ndarray, results: list, n
     its top-k shop matches with Hamming distances (``results`` from ``ClothingRetriever.retrieve``)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-    from PIL import Image
+
+    from .hashing.features import read_view
 
     rows = max(1, len(results))
     fig = plt.figure(figsize=(1.3 * (k + 1) + 4, max(4.5, 1.5 * rows)))
@@ -155,7 +157,7 @@ def plot_garment_matches(image: np.ndarray, labels: np.ndarray, results: list, n
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="yellow", lw=1.5))
         ax.text(x0, y0, garment.category, color="yellow", fontsize=7, va="bottom")
     for row, (garment, matches) in enumerate(results):
-        cells = [(garment.view, garment.category)] + [(Image.open(m.shop_view), f"d={m.distance}") for m in matches[:k]]
+        cells = [(garment.view, garment.category)] + [(read_view(m.shop_view), f"d={m.distance}") for m in matches[:k]]
         for column, (view, title) in enumerate(cells):
             cell = fig.add_subplot(grid[row, 3 + column + (column > 0)])
             cell.imshow(view)
