@@ -4,7 +4,7 @@
     python -m clothlib.parsing tune-height --checkpoint checkpoints/effnet_fcn.pt   # inference height, on val
     python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR
-    python -m clothlib.parsing sweep --models net1 net2 --epochs 3 --max-photos 200 --out checkpoints/lr_sweep.json
+    python -m clothlib.parsing sweep --models net1 net2 --crop 256 176 --base-height 352 --workers 0 --epochs 4 --max-photos 240 --out checkpoints/lr_sweep.json
     python -m clothlib.parsing crf-search --checkpoint checkpoints/effnet_fcn.pt      # tune on val
     python -m clothlib.parsing crf-eval --checkpoint checkpoints/effnet_fcn.pt        # FCN vs FCN-CRF on test
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR --crf
