@@ -118,7 +118,7 @@ def plot_retrieval_rows(rows: list[dict], title: str = ""):
     relevant one is outlined in green. ``rows``: dicts from ``clothlib.retrieval.ranked_examples``."""
     import matplotlib.pyplot as plt
 
-    from .hashing.features import read_view
+    from .data.images import read_view
 
     k = max(len(row["matches"]) for row in rows)
     fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.35 * (k + 1), 1.55 * len(rows)), squeeze=False)
@@ -145,7 +145,7 @@ def plot_garment_matches(image: np.ndarray, labels: np.ndarray, results: list, n
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .hashing.features import read_view
+    from .data.images import read_view
 
     rows = max(1, len(results))
     fig = plt.figure(figsize=(1.3 * (k + 1) + 4, max(4.5, 1.5 * rows)))

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from clothlib.data import CLASSES, load_split
-from clothlib.data import c2s
+from clothlib.data import attributes, c2s
 
 WHITE = 255
 TOPS, SHOES, BAG, ACCESSORIES, SKIRT = (CLASSES.index(c) for c in ("tops", "shoes", "bag", "accessories", "skirt"))
@@ -107,13 +107,13 @@ def test_shop_view_is_seeded_by_item_id():
                                         ((20, 160, 40), "green"), ((20, 110, 110), "green"), ((20, 40, 200), "blue"), ((20, 30, 80), "blue"),
                                         ((120, 40, 160), "purple"), ((250, 150, 190), "pink"), ((120, 70, 30), "brown")])
 def test_colour_names(rgb, name):
-    assert c2s.COLOUR_NAMES[c2s.colour_indices(np.array([rgb], dtype=np.uint8))[0]] == name
+    assert attributes.COLOUR_NAMES[c2s.colour_indices(np.array([rgb], dtype=np.uint8))[0]] == name
 
 
 def test_solid_and_multicolour():
     red, white = np.array([(220, 20, 20)], np.uint8), np.array([(255, 255, 255)], np.uint8)
     solid = c2s.colour_attributes(np.concatenate([red.repeat(70, 0), white.repeat(30, 0)]))
-    assert solid == {"colour": "red", "pattern": "solid", "second_colour": c2s.NA, "tone": "medium", "colour_share": 0.7}
+    assert solid == {"colour": "red", "pattern": "solid", "second_colour": attributes.NA, "tone": "medium", "colour_share": 0.7}
     mixed = c2s.colour_attributes(np.concatenate([red.repeat(45, 0), white.repeat(55, 0)]))
     assert (mixed["colour"], mixed["pattern"], mixed["second_colour"], mixed["tone"]) == ("white", "multicolour", "red", "light")
     assert c2s.colour_attributes(np.zeros((10, 3), np.uint8))["tone"] == "dark"
@@ -125,19 +125,19 @@ def test_relative_length_and_its_values():
     garment = np.zeros_like(person)
     garment[50:80] = True
     assert c2s.relative_length(garment, person) == pytest.approx(0.3)
-    short, long = c2s.LENGTH_CUTS["skirt"]
+    short, long = attributes.LENGTH_CUTS["skirt"]
     assert c2s.length_value("skirt", short - 0.01) == "short"
     assert c2s.length_value("skirt", (short + long) / 2) == "medium"
     assert c2s.length_value("skirt", long) == "long"
-    assert c2s.length_value("shoes", 0.9) == c2s.NA
+    assert c2s.length_value("shoes", 0.9) == attributes.NA
 
 
 def test_attribute_table_gives_every_group_an_na_except_category():
-    for name, values in c2s.ATTRIBUTE_VALUES.items():
+    for name, values in attributes.ATTRIBUTE_VALUES.items():
         assert len(values) == len(set(values))
-        assert (values[0] == c2s.NA) == (name != "category")
-    assert set(c2s.LENGTH_CUTS) == set(c2s.LENGTH_CLASSES)
-    assert set(c2s.ATTRIBUTE_VALUES) <= set(c2s.COLUMNS)
+        assert (values[0] == attributes.NA) == (name != "category")
+    assert set(attributes.LENGTH_CUTS) == set(attributes.LENGTH_CLASSES)
+    assert set(attributes.ATTRIBUTE_VALUES) <= set(c2s.COLUMNS)
 
 
 # --- pair rules --------------------------------------------------------------------------------
@@ -214,13 +214,13 @@ def test_manifest_splits_ids_and_na(small_build):
         assert row["split"] == split_of[row["photo_id"]] and row["source"] == "gt"
         assert (small_build / row["consumer"]).exists() and (small_build / row["shop"]).exists()
         assert row["instance_id"] == row["item_id"] and row["similar_id"] == c2s.similar_id(row)
-        assert (row["length"] == c2s.NA) == (row["category"] not in c2s.LENGTH_CLASSES)
-        assert (row["second_colour"] == c2s.NA) == (row["pattern"] == "solid")
-        assert row["fine_category"] != c2s.NA and row["colour"] != c2s.NA
-        assert all(row[name] in values for name, values in c2s.ATTRIBUTE_VALUES.items())
+        assert (row["length"] == attributes.NA) == (row["category"] not in attributes.LENGTH_CLASSES)
+        assert (row["second_colour"] == attributes.NA) == (row["pattern"] == "solid")
+        assert row["fine_category"] != attributes.NA and row["colour"] != attributes.NA
+        assert all(row[name] in values for name, values in attributes.ATTRIBUTE_VALUES.items())
         assert 0 <= row["x0"] < row["x1"] and 0 <= row["y0"] < row["y1"] and row["area"] >= c2s.MIN_AREA_FRACTION
     meta = json.loads((small_build / "meta.json").read_text())
-    assert meta["counts"]["items"] == len(rows) and meta["attributes"]["colour"] == list(c2s.ATTRIBUTE_VALUES["colour"])
+    assert meta["counts"]["items"] == len(rows) and meta["attributes"]["colour"] == list(attributes.ATTRIBUTE_VALUES["colour"])
 
 
 def test_missing_set_names_the_build_command(tmp_path):
@@ -249,8 +249,8 @@ def test_pseudo_items_are_kept_only_where_the_tags_agree(ccp_root, tmp_path):
     out = c2s.build_c2s(tmp_path / "c2s", photo_ids=[], predictions=predictions, workers=1, progress=False)
     rows = c2s.load_manifest(out)
     assert sorted(row["category"] for row in rows) == ["skirt", "tops"]
-    assert all(row["source"] == "pseudo" and row["split"] == "train" and row["fine_category"] == c2s.NA for row in rows)
-    assert all(row["similar_id"].endswith(f"|{c2s.NA}|{row['colour']}") for row in rows)
+    assert all(row["source"] == "pseudo" and row["split"] == "train" and row["fine_category"] == attributes.NA for row in rows)
+    assert all(row["similar_id"].endswith(f"|{attributes.NA}|{row['colour']}") for row in rows)
     top = next(row for row in rows if row["category"] == "tops")
     assert (top["x0"], top["y0"], top["x1"], top["y1"]) == (150, 200, 400, 400)
     pseudo = c2s.load_meta(out)["counts"]["pseudo"]

@@ -3,7 +3,7 @@
 One **item** is all pixels of one garment class in one photo (a pair of shoes is one item). Each item
 has two views: a *consumer* view (the street-photo crop of its box, body and background included) and
 a *shop* view (the garment alone on white, with seeded catalogue transforms), an instance ID, a
-similar-item ID, and single-valued attributes from one table (:data:`ATTRIBUTES`), each with an
+similar-item ID, and single-valued attributes from one table (:mod:`clothlib.data.attributes`), each with an
 explicit "n/a" so the hashing heads can size themselves from it. The paper only says that boxes are
 recorded and items organised so that "items under one ID are similar"; everything else here is the
 course's choice, written down where it is made.
@@ -29,15 +29,15 @@ from PIL import Image
 from scipy import ndimage
 
 from ..config import progress_bar, settings
+from .attributes import ATTRIBUTE_VALUES, COLOUR_NAMES, COLOURS, LENGTH_CUTS, NA, SOLID_SHARE, TONE_CUTS
 from .ccp import annotated_ids, class_lookup, label_names, read_groundtruth, read_photo, read_tags, tagged_ids
-from .classes import CLASS_GROUPS, CLASSES, GARMENT_CLASSES, relabel
+from .classes import CLASSES, GARMENT_CLASSES, relabel
 from .splits import SPLITS, load_split
 
 BUILD_COMMAND = "python data_scripts/build_c2s.py"
 PREDICT_COMMAND = ("python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --crf "
                    "--split tagged --out data/predictions/tagged")
 BUILD_VERSION = 1  # bump when the same config would give different files
-NA = "n/a"
 
 VIEW_SIZE = 128  # both views are VIEW_SIZE x VIEW_SIZE RGB
 MIN_AREA_FRACTION = 0.002  # of the photo: ~900 px, a 30 x 30 patch in a 550 x 830 CCP photo
@@ -50,49 +50,6 @@ SHOP_MAX_ROTATION = 8.0  # degrees
 SHOP_EXPOSURE = (0.9, 1.1)  # brightness gain after white balance
 WHITE_BALANCE_LIMITS = (0.8, 1.25)  # gray-world gains are clipped: correct a cast, never recolour
 JPEG_QUALITY = 95
-LENGTH_CLASSES = ("tops", "outerwear", "dress", "pants", "skirt", "shorts", "legwear")
-SOLID_SHARE = 0.6  # dominant colour covers at least this share of the garment -> "solid"
-TONE_CUTS = (35.0, 65.0)  # median L* below the first: dark; from the second: light
-
-# Basic colour terms (Berlin & Kay's eleven) with sRGB swatches; a name may have several swatches
-# (navy is blue, beige is brown, teal is green) so shades of one colour land on one name.
-COLOURS: list[tuple[str, tuple[tuple[int, int, int], ...]]] = [
-    ("black", ((25, 25, 25),)),
-    ("white", ((250, 250, 250), (230, 225, 215))),
-    ("gray", ((128, 128, 128), (180, 180, 180))),
-    ("red", ((200, 25, 35), (120, 20, 35))),
-    ("orange", ((235, 125, 35),)),
-    ("yellow", ((240, 215, 50),)),
-    ("green", ((45, 135, 60), (100, 110, 50), (25, 120, 120))),
-    ("blue", ((35, 75, 190), (25, 35, 85), (125, 165, 215))),
-    ("purple", ((115, 55, 145),)),
-    ("pink", ((235, 130, 170), (245, 195, 205))),
-    ("brown", ((115, 70, 35), (195, 165, 120))),
-]
-COLOUR_NAMES = [name for name, _ in COLOURS]
-
-# Per-class relative length cut points (garment height / person height): below the first is
-# "short", from the second is "long". Train-split tertiles of each class, so "long" means long for a
-# skirt, not long compared with trousers (notebook 04 shows the histograms and recomputes them).
-LENGTH_CUTS: dict[str, tuple[float, float]] = {
-    "tops": (0.26, 0.34), "outerwear": (0.38, 0.47), "dress": (0.46, 0.55), "pants": (0.41, 0.48),
-    "skirt": (0.22, 0.3), "shorts": (0.18, 0.22), "legwear": (0.13, 0.27),
-}
-
-# The attribute table: (group, values, why). Read by the builder and by the hashing heads.
-ATTRIBUTES: list[tuple[str, tuple[str, ...], str]] = [
-    ("category", tuple(GARMENT_CLASSES), "the 13-class table's ten garment classes: always known"),
-    ("fine_category", (NA, *(label for name, labels, _ in CLASS_GROUPS if name in GARMENT_CLASSES for label in labels)),
-     "the most frequent CCP label in the region (paper's catt3 fine labels); n/a for pseudo-labelled "
-     "items, whose class maps carry no CCP labels"),
-    ("colour", (NA, *COLOUR_NAMES), "the most frequent basic colour name over the garment's pixels"),
-    ("pattern", (NA, "solid", "multicolour"), f"solid when the dominant colour covers >= {SOLID_SHARE:.0%} of the garment"),
-    ("second_colour", (NA, *COLOUR_NAMES), "the second most frequent colour name; n/a for solid items"),
-    ("tone", (NA, "dark", "medium", "light"), "median lightness L* of the garment's pixels"),
-    ("length", (NA, "short", "medium", "long"),
-     "garment height over person height, cut per class; n/a for shoes, bags and accessories"),
-]
-ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {name: values for name, values, _ in ATTRIBUTES}
 COLUMNS = ["item_id", "photo_id", "split", "source", "x0", "y0", "x1", "y1", "consumer", "shop",
            "instance_id", "similar_id", *ATTRIBUTE_VALUES, "area", "colour_share", "relative_length"]
 _INT_COLUMNS = ("x0", "y0", "x1", "y1")

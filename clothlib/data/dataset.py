@@ -13,17 +13,17 @@ from torchvision.transforms import v2
 
 from .ccp import annotated_ids, read_class_mask, read_photo
 from .classes import IGNORE_INDEX
+from .images import IMAGENET_MEAN, IMAGENET_STD, normalise  # noqa: F401  (the means: until parsing and hashing import them from .images)
 from .splits import load_split
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+
+def _normalise_image(image: tv_tensors.Image) -> tv_tensors.Image:
+    """A uint8 3 x H x W image -> float32, ImageNet-normalised by :func:`clothlib.data.images.normalise`."""
+    return tv_tensors.wrap(normalise(image.permute(1, 2, 0))[0], like=image)
 
 
 def _to_float_normalised() -> list[v2.Transform]:
-    return [
-        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
-        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ]
+    return [v2.ToDtype({tv_tensors.Mask: torch.int64, "others": None}), v2.Lambda(_normalise_image, tv_tensors.Image)]
 
 
 def train_transform(crop_size: tuple[int, int] = (320, 224), scale: tuple[float, float] = (0.5, 1.0),
