@@ -5,7 +5,10 @@
     python data_scripts/build_c2s.py --predictions DIR       # plus pseudo-labelled tag-only photos
 
 DIR holds ``<photo id>.png`` class maps of tag-only photos (``python -m clothlib.parsing predict``).
-Running it again with the same options does nothing.
+Running it again with the same options does nothing. The build's parameters are the defaults of
+``clothlib.data.c2s.C2SConfig``, the ones the notebooks' set is built with (``meta.json`` records
+them all); a variant set is built from Python, ``build_c2s(out, config=C2SConfig(...))``, since
+the colour swatches and the per-class length cuts are tables, not flags.
 """
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from clothlib.data import CLASSES, load_split
-from clothlib.data import attributes, c2s
+from clothlib.data import CLASSES, attributes, c2s, load_split
+from clothlib.data.attributes import NA
+from clothlib.data.c2s import DEFAULT_CONFIG, C2SConfig
 
 WHITE = 255
 TOPS, SHOES, BAG, ACCESSORIES, SKIRT = (CLASSES.index(c) for c in ("tops", "shoes", "bag", "accessories", "skirt"))
@@ -40,7 +42,7 @@ def test_regions_keep_big_classes_drop_small_ones_and_specks():
     assert c2s.box_of(regions["tops"]) == (20, 20, 80, 80), "the speck must not stretch the box"
     assert c2s.box_of(regions["shoes"]) == (10, 180, 80, 190)
     assert regions["shoes"].sum() == 200
-    assert c2s.garment_regions(classes, min_area_fraction=0.001).keys() >= {"bag"}
+    assert c2s.garment_regions(classes, C2SConfig(min_area_fraction=0.001)).keys() >= {"bag"}
 
 
 def test_accessories_keep_one_object_not_a_hat_and_a_belt():
@@ -55,7 +57,7 @@ def test_accessories_keep_one_object_not_a_hat_and_a_belt():
 def test_largest_piece_survives_even_among_many_equal_ones():
     mask = np.zeros((40, 40), dtype=bool)
     mask[::2, ::2] = True  # 400 isolated pixels, each under 5% of the total
-    assert c2s.drop_specks(mask).sum() >= 1
+    assert c2s.drop_specks(mask, DEFAULT_CONFIG.speck_fraction).sum() >= 1
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -64,12 +66,12 @@ def test_consumer_view_is_a_square_crop_with_context():
     photo, _ = scene()
     photo[50:100, 40:60] = (200, 20, 30)
     view = c2s.consumer_view(photo, (40, 50, 60, 100))
-    assert view.shape == (c2s.VIEW_SIZE, c2s.VIEW_SIZE, 3)
+    assert view.shape == (DEFAULT_CONFIG.view_size, DEFAULT_CONFIG.view_size, 3)
     assert (np.abs(view.astype(int) - (40, 160, 60)).sum(-1) < 30).mean() > 0.3, "background stays in"
     assert (np.abs(view.astype(int) - (200, 20, 30)).sum(-1) < 30).mean() > 0.2
     # a box taller than the photo is wide: grey fills what lies beyond the photo's edges
     edge = c2s.consumer_view(photo, (0, 0, 100, 200))
-    assert (edge[:, :3] == c2s.OUTSIDE_GREY).all() and (edge[:, -3:] == c2s.OUTSIDE_GREY).all()
+    assert (edge[:, :3] == DEFAULT_CONFIG.outside_grey).all() and (edge[:, -3:] == DEFAULT_CONFIG.outside_grey).all()
 
 
 def test_shop_view_is_the_garment_alone_centred_on_white():
@@ -78,15 +80,15 @@ def test_shop_view_is_the_garment_alone_centred_on_white():
     mask[40:160, 30:60] = True
     photo[mask] = (200, 20, 30)
     view = c2s.shop_view(photo, mask, c2s.item_rng("0001_dress"))
-    assert view.shape == (c2s.VIEW_SIZE, c2s.VIEW_SIZE, 3)
+    assert view.shape == (DEFAULT_CONFIG.view_size, DEFAULT_CONFIG.view_size, 3)
     assert (view[0] == WHITE).all() and (view[-1] == WHITE).all() and (view[:, 0] == WHITE).all()
     greenish = (view[..., 1].astype(int) - view[..., 0]) > 60
     assert not greenish.any(), "no background pixel survives the cut"
     x0, y0, x1, y1 = c2s.box_of((view < 230).any(-1))
-    centre = (c2s.VIEW_SIZE - 1) / 2
+    centre = (DEFAULT_CONFIG.view_size - 1) / 2
     assert abs((x0 + x1 - 1) / 2 - centre) <= 1.5 and abs((y0 + y1 - 1) / 2 - centre) <= 1.5
-    low, high = c2s.SHOP_FILL
-    assert low * c2s.VIEW_SIZE - 3 <= max(x1 - x0, y1 - y0) <= high * c2s.VIEW_SIZE + 3
+    low, high = DEFAULT_CONFIG.shop_fill
+    assert low * DEFAULT_CONFIG.view_size - 3 <= max(x1 - x0, y1 - y0) <= high * DEFAULT_CONFIG.view_size + 3
 
 
 def test_shop_view_is_seeded_by_item_id():
@@ -103,9 +105,10 @@ def test_shop_view_is_seeded_by_item_id():
 # --- attributes --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rgb, name", [((0, 0, 0), "black"), ((255, 255, 255), "white"), ((128, 128, 128), "gray"),
-                                        ((220, 20, 20), "red"), ((250, 140, 0), "orange"), ((250, 230, 0), "yellow"),
-                                        ((20, 160, 40), "green"), ((20, 110, 110), "green"), ((20, 40, 200), "blue"), ((20, 30, 80), "blue"),
-                                        ((120, 40, 160), "purple"), ((250, 150, 190), "pink"), ((120, 70, 30), "brown")])
+                                       ((220, 20, 20), "red"), ((250, 140, 0), "orange"), ((250, 230, 0), "yellow"),
+                                       ((20, 160, 40), "green"), ((20, 110, 110), "green"), ((20, 40, 200), "blue"),
+                                       ((20, 30, 80), "blue"), ((120, 40, 160), "purple"), ((250, 150, 190), "pink"),
+                                       ((120, 70, 30), "brown")])
 def test_colour_names(rgb, name):
     assert attributes.COLOUR_NAMES[c2s.colour_indices(np.array([rgb], dtype=np.uint8))[0]] == name
 
@@ -113,9 +116,10 @@ def test_colour_names(rgb, name):
 def test_solid_and_multicolour():
     red, white = np.array([(220, 20, 20)], np.uint8), np.array([(255, 255, 255)], np.uint8)
     solid = c2s.colour_attributes(np.concatenate([red.repeat(70, 0), white.repeat(30, 0)]))
-    assert solid == {"colour": "red", "pattern": "solid", "second_colour": attributes.NA, "tone": "medium", "colour_share": 0.7}
+    assert solid == {"colour": "red", "pattern": "solid", "second_colour": NA, "tone": "medium", "colour_share": 0.7}
     mixed = c2s.colour_attributes(np.concatenate([red.repeat(45, 0), white.repeat(55, 0)]))
-    assert (mixed["colour"], mixed["pattern"], mixed["second_colour"], mixed["tone"]) == ("white", "multicolour", "red", "light")
+    assert (mixed["colour"], mixed["pattern"], mixed["second_colour"], mixed["tone"]) == \
+        ("white", "multicolour", "red", "light")
     assert c2s.colour_attributes(np.zeros((10, 3), np.uint8))["tone"] == "dark"
 
 
@@ -129,13 +133,13 @@ def test_relative_length_and_its_values():
     assert c2s.length_value("skirt", short - 0.01) == "short"
     assert c2s.length_value("skirt", (short + long) / 2) == "medium"
     assert c2s.length_value("skirt", long) == "long"
-    assert c2s.length_value("shoes", 0.9) == attributes.NA
+    assert c2s.length_value("shoes", 0.9) == NA
 
 
 def test_attribute_table_gives_every_group_an_na_except_category():
     for name, values in attributes.ATTRIBUTE_VALUES.items():
         assert len(values) == len(set(values))
-        assert (values[0] == attributes.NA) == (name != "category")
+        assert (values[0] == NA) == (name != "category")
     assert set(attributes.LENGTH_CUTS) == set(attributes.LENGTH_CLASSES)
     assert set(attributes.ATTRIBUTE_VALUES) <= set(c2s.COLUMNS)
 
@@ -205,6 +209,53 @@ def test_a_new_config_replaces_the_build_and_foreign_folders_are_refused(small_b
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
+# every C2SConfig field with a value other than its default
+CHANGED = {"view_size": 64, "min_area_fraction": 0.01, "speck_fraction": 0.1,
+           "one_object_classes": ("accessories", "bag"), "consumer_margin": 0.2, "outside_grey": 0,
+           "shop_fill": (0.7, 0.9), "shop_max_rotation": 0.0, "shop_exposure": (1.0, 1.0),
+           "shop_flip_probability": 0.0, "white_balance_limits": (1.0, 1.0), "erosion": 3,
+           "min_eroded_pixels": 10, "colour_weights": (1.0, 1.0, 1.0), "colour_bits": 6,
+           "colours": (("black", ((0, 0, 0),)), *attributes.COLOURS[1:]), "solid_share": 0.5,
+           "tone_cuts": (30.0, 70.0), "length_cuts": {**attributes.LENGTH_CUTS, "skirt": (0.2, 0.3)},
+           "jpeg_quality": 90}
+
+
+def test_changing_any_config_field_rebuilds_and_an_equal_config_reuses(tmp_path):
+    assert set(CHANGED) == {field.name for field in dataclasses.fields(C2SConfig)}, "a new field needs a value here"
+    out = tmp_path / "c2s"
+    c2s.build_c2s(out, photo_ids=[], workers=1, progress=False)
+    for name, value in CHANGED.items():
+        stamp = (out / "meta.json").stat().st_mtime_ns
+        config = dataclasses.replace(DEFAULT_CONFIG, **{name: value})
+        c2s.build_c2s(out, photo_ids=[], workers=1, progress=False, config=config)
+        stored = c2s.load_meta(out)["config"]["parameters"]
+        assert stored[name] == json.loads(json.dumps(value)), f"changing {name} must rebuild"
+        assert (out / "meta.json").stat().st_mtime_ns != stamp
+        stamp = (out / "meta.json").stat().st_mtime_ns
+        c2s.build_c2s(out, photo_ids=[], workers=1, progress=False, config=C2SConfig(**{name: value}))
+        assert (out / "meta.json").stat().st_mtime_ns == stamp, f"an equal config with {name} changed must reuse"
+        c2s.build_c2s(out, photo_ids=[], workers=1, progress=False)  # back to the default
+
+
+def test_a_changed_parameter_replaces_stale_views(ccp_root, tmp_path):
+    out, photo = tmp_path / "c2s", PHOTOS[:1]
+    flipped = c2s.build_c2s(tmp_path / "flipped", photo_ids=photo, workers=1, progress=False,
+                            config=C2SConfig(shop_flip_probability=1.0))
+    c2s.build_c2s(out, photo_ids=photo, workers=1, progress=False, config=C2SConfig(shop_flip_probability=0.0))
+    unflipped = files_of(out)
+    c2s.build_c2s(out, photo_ids=photo, workers=1, progress=False, config=C2SConfig(shop_flip_probability=1.0))
+    shops = [name for name in unflipped if name.startswith("shop/")]
+    assert shops and all(unflipped[name] != files_of(out)[name] for name in shops)
+    assert files_of(out) == files_of(flipped)
+
+
+@pytest.mark.parametrize("bad", [{"colours": attributes.COLOURS[::-1]}, {"shop_flip_probability": 1.5},
+                                 {"tone_cuts": (65.0, 35.0)}, {"length_cuts": {"hair": (0.1, 0.2)}}, {"erosion": -1}])
+def test_config_refuses_values_the_builder_cannot_use(bad):
+    with pytest.raises(ValueError):
+        C2SConfig(**bad)
+
+
 def test_manifest_splits_ids_and_na(small_build):
     rows = c2s.load_manifest(small_build)
     split_of = {photo_id: name for name in ("train", "val", "test") for photo_id in load_split(name)}
@@ -214,13 +265,15 @@ def test_manifest_splits_ids_and_na(small_build):
         assert row["split"] == split_of[row["photo_id"]] and row["source"] == "gt"
         assert (small_build / row["consumer"]).exists() and (small_build / row["shop"]).exists()
         assert row["instance_id"] == row["item_id"] and row["similar_id"] == c2s.similar_id(row)
-        assert (row["length"] == attributes.NA) == (row["category"] not in attributes.LENGTH_CLASSES)
-        assert (row["second_colour"] == attributes.NA) == (row["pattern"] == "solid")
-        assert row["fine_category"] != attributes.NA and row["colour"] != attributes.NA
+        assert (row["length"] == NA) == (row["category"] not in attributes.LENGTH_CLASSES)
+        assert (row["second_colour"] == NA) == (row["pattern"] == "solid")
+        assert row["fine_category"] != NA and row["colour"] != NA
         assert all(row[name] in values for name, values in attributes.ATTRIBUTE_VALUES.items())
-        assert 0 <= row["x0"] < row["x1"] and 0 <= row["y0"] < row["y1"] and row["area"] >= c2s.MIN_AREA_FRACTION
+        assert 0 <= row["x0"] < row["x1"] and 0 <= row["y0"] < row["y1"]
+        assert row["area"] >= DEFAULT_CONFIG.min_area_fraction
     meta = json.loads((small_build / "meta.json").read_text())
-    assert meta["counts"]["items"] == len(rows) and meta["attributes"]["colour"] == list(attributes.ATTRIBUTE_VALUES["colour"])
+    assert meta["counts"]["items"] == len(rows)
+    assert meta["attributes"]["colour"] == list(attributes.ATTRIBUTE_VALUES["colour"])
 
 
 def test_missing_set_names_the_build_command(tmp_path):
@@ -244,13 +297,14 @@ def test_pseudo_items_are_kept_only_where_the_tags_agree(ccp_root, tmp_path):
     predictions = tmp_path / "predictions"
     predictions.mkdir()
     assert {"tops", "skirt"} <= c2s.tagged_classes("1005") and "bag" not in c2s.tagged_classes("1005")
-    write_prediction(predictions, "1005", {TOPS: (200, 400, 150, 400), SKIRT: (400, 550, 150, 400), BAG: (450, 550, 420, 520)})
+    write_prediction(predictions, "1005",
+                     {TOPS: (200, 400, 150, 400), SKIRT: (400, 550, 150, 400), BAG: (450, 550, 420, 520)})
     write_prediction(predictions, "0001", {TOPS: (200, 400, 150, 400)})  # annotated photo: ignored
     out = c2s.build_c2s(tmp_path / "c2s", photo_ids=[], predictions=predictions, workers=1, progress=False)
     rows = c2s.load_manifest(out)
     assert sorted(row["category"] for row in rows) == ["skirt", "tops"]
-    assert all(row["source"] == "pseudo" and row["split"] == "train" and row["fine_category"] == attributes.NA for row in rows)
-    assert all(row["similar_id"].endswith(f"|{attributes.NA}|{row['colour']}") for row in rows)
+    assert all((row["source"], row["split"], row["fine_category"]) == ("pseudo", "train", NA) for row in rows)
+    assert all(row["similar_id"].endswith(f"|{NA}|{row['colour']}") for row in rows)
     top = next(row for row in rows if row["category"] == "tops")
     assert (top["x0"], top["y0"], top["x1"], top["y1"]) == (150, 200, 400, 400)
     pseudo = c2s.load_meta(out)["counts"]["pseudo"]

@@ -17,7 +17,7 @@ TONE_CUTS = (35.0, 65.0)  # median L* below the first: dark; from the second: li
 
 # Basic colour terms (Berlin & Kay's eleven) with sRGB swatches; a name may have several swatches
 # (navy is blue, beige is brown, teal is green) so shades of one colour land on one name.
-COLOURS: list[tuple[str, tuple[tuple[int, int, int], ...]]] = [
+COLOURS: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = (
     ("black", ((25, 25, 25),)),
     ("white", ((250, 250, 250), (230, 225, 215))),
     ("gray", ((128, 128, 128), (180, 180, 180))),
@@ -29,7 +29,7 @@ COLOURS: list[tuple[str, tuple[tuple[int, int, int], ...]]] = [
     ("purple", ((115, 55, 145),)),
     ("pink", ((235, 130, 170), (245, 195, 205))),
     ("brown", ((115, 70, 35), (195, 165, 120))),
-]
+)
 COLOUR_NAMES = [name for name, _ in COLOURS]
 
 # Per-class relative length cut points (garment height / person height): below the first is
@@ -48,7 +48,8 @@ ATTRIBUTES: list[tuple[str, tuple[str, ...], str]] = [
      ("the most frequent CCP label in the region (paper's catt3 fine labels); n/a for pseudo-labelled "
       "items, whose class maps carry no CCP labels")),
     ("colour", (NA, *COLOUR_NAMES), "the most frequent basic colour name over the garment's pixels"),
-    ("pattern", (NA, "solid", "multicolour"), f"solid when the dominant colour covers >= {SOLID_SHARE:.0%} of the garment"),
+    ("pattern", (NA, "solid", "multicolour"),
+     f"solid when the dominant colour covers >= {SOLID_SHARE:.0%} of the garment"),
     ("second_colour", (NA, *COLOUR_NAMES), "the second most frequent colour name; n/a for solid items"),
     ("tone", (NA, "dark", "medium", "light"), "median lightness L* of the garment's pixels"),
     ("length", (NA, "short", "medium", "long"),

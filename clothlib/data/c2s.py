@@ -14,6 +14,7 @@ counts, attribute values), ``consumer/<item id>.jpg`` and ``shop/<item id>.jpg``
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import json
@@ -22,6 +23,7 @@ import shutil
 import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ from scipy import ndimage
 from ..config import progress_bar, settings
 from .attributes import ATTRIBUTE_VALUES, COLOUR_NAMES, COLOURS, LENGTH_CUTS, NA, SOLID_SHARE, TONE_CUTS
 from .ccp import annotated_ids, class_lookup, label_names, read_groundtruth, read_photo, read_tags, tagged_ids
-from .classes import CLASSES, GARMENT_CLASSES, relabel
+from .classes import CLASS_GROUPS, CLASSES, GARMENT_CLASSES, relabel
 from .splits import SPLITS, load_split
 
 BUILD_COMMAND = "python data_scripts/build_c2s.py"
@@ -39,17 +41,58 @@ PREDICT_COMMAND = ("python -m clothlib.parsing predict --checkpoint checkpoints/
                    "--split tagged --out data/predictions/tagged")
 BUILD_VERSION = 1  # bump when the same config would give different files
 
-VIEW_SIZE = 128  # both views are VIEW_SIZE x VIEW_SIZE RGB
-MIN_AREA_FRACTION = 0.002  # of the photo: ~900 px, a 30 x 30 patch in a 550 x 830 CCP photo
-SPECK_FRACTION = 0.05  # connected pieces under this share of an item are label specks, not garment
-ONE_OBJECT_CLASSES = ("accessories",)  # classes that merge objects worn apart (a hat and a belt)
-CONSUMER_MARGIN = 0.1  # context on each side of the box, as a share of its long side
-OUTSIDE_GREY = 127  # consumer-view pixels beyond the photo's edge
-SHOP_FILL = (0.75, 0.95)  # share of the shop canvas the garment's long side takes (scale jitter)
-SHOP_MAX_ROTATION = 8.0  # degrees
-SHOP_EXPOSURE = (0.9, 1.1)  # brightness gain after white balance
-WHITE_BALANCE_LIMITS = (0.8, 1.25)  # gray-world gains are clipped: correct a cast, never recolour
-JPEG_QUALITY = 95
+
+@dataclass(frozen=True)
+class C2SConfig:
+    """Every parameter of a build. ``asdict()`` (with the photos it was built from) is stored in
+    ``meta.json`` and is what "already built" compares, so no parameter can leave a stale build.
+
+    The attribute cut points default to :mod:`clothlib.data.attributes`, the table the hashing
+    heads are sized from; the colour names must stay the table's (the swatches may move).
+    """
+
+    view_size: int = 128  # both views are view_size x view_size RGB
+    min_area_fraction: float = 0.002  # of the photo: ~900 px, a 30 x 30 patch in a 550 x 830 CCP photo
+    speck_fraction: float = 0.05  # connected pieces under this share of an item are label specks, not garment
+    one_object_classes: tuple[str, ...] = ("accessories",)  # classes that merge objects worn apart (a hat and a belt)
+    consumer_margin: float = 0.1  # context on each side of the box, as a share of its long side
+    outside_grey: int = 127  # consumer-view pixels beyond the photo's edge
+    shop_fill: tuple[float, float] = (0.75, 0.95)  # share of the shop canvas the garment's long side takes
+    shop_max_rotation: float = 8.0  # degrees
+    shop_exposure: tuple[float, float] = (0.9, 1.1)  # brightness gain after white balance
+    shop_flip_probability: float = 0.5  # mirror the shop view: catalogue photos face either way
+    white_balance_limits: tuple[float, float] = (0.8, 1.25)  # gray-world gains are clipped: never recolour
+    erosion: int = 2  # px shaved off the mask before reading colours: edges bleed skin and background
+    min_eroded_pixels: int = 50  # a thinner garment is read whole rather than eroded to nothing
+    colour_weights: tuple[float, float, float] = (0.5, 1.0, 1.0)  # L*, a*, b* in the colour-name distance
+    colour_bits: int = 5  # bits per channel of the colour-name lookup table (2 ** 15 cells)
+    colours: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = COLOURS
+    solid_share: float = SOLID_SHARE
+    tone_cuts: tuple[float, float] = TONE_CUTS
+    length_cuts: dict[str, tuple[float, float]] = dataclasses.field(default_factory=LENGTH_CUTS.copy)
+    jpeg_quality: int = 95
+
+    def __post_init__(self):
+        if [name for name, _ in self.colours] != COLOUR_NAMES:
+            raise ValueError(f"colours must name {COLOUR_NAMES} in this order (the attribute table's values); "
+                             "change the swatches, not the names")
+        if not {*self.length_cuts, *self.one_object_classes} <= set(GARMENT_CLASSES):
+            raise ValueError(f"length_cuts and one_object_classes name garment classes only: {GARMENT_CLASSES}")
+        pairs = {"shop_fill": self.shop_fill, "shop_exposure": self.shop_exposure, "tone_cuts": self.tone_cuts,
+                 "white_balance_limits": self.white_balance_limits, **self.length_cuts}
+        unordered = [name for name, (low, high) in pairs.items() if not low <= high]
+        if unordered:
+            raise ValueError(f"{unordered}: each pair is (low, high)")
+        shares = (self.min_area_fraction, self.speck_fraction, self.shop_flip_probability, self.solid_share)
+        if not all(0 <= share <= 1 for share in shares) or not 0 < self.shop_fill[1] <= 1:
+            raise ValueError("fractions, shares and the flip probability lie in [0, 1]")
+        if min(self.view_size, self.colour_bits, self.jpeg_quality) < 1 or self.erosion < 0 \
+                or self.colour_bits > 8 or self.jpeg_quality > 100:
+            raise ValueError("view_size >= 1, erosion >= 0, colour_bits in 1..8, jpeg_quality in 1..100")
+
+
+DEFAULT_CONFIG = C2SConfig()
+VIEW_SIZE = DEFAULT_CONFIG.view_size  # until notebook 07 and tests/test_pipeline.py read it from the config
 COLUMNS = ["item_id", "photo_id", "split", "source", "x0", "y0", "x1", "y1", "consumer", "shop",
            "instance_id", "similar_id", *ATTRIBUTE_VALUES, "area", "colour_share", "relative_length"]
 _INT_COLUMNS = ("x0", "y0", "x1", "y1")
@@ -82,22 +125,23 @@ def course_set(progress: bool = True) -> Path:
 
 # --- items: masks, boxes, views ---------------------------------------------------------------
 
-def garment_regions(class_mask: np.ndarray, min_area_fraction: float = MIN_AREA_FRACTION) -> dict[str, np.ndarray]:
-    """``{class name: boolean mask}`` for each garment class covering at least ``min_area_fraction``
-    of the photo, after dropping specks (pieces under ``SPECK_FRACTION`` of the class's pixels),
-    which would otherwise stretch the box across the photo. In ``ONE_OBJECT_CLASSES`` only the
-    largest object is kept, so a hat and a belt do not become one item spanning the body."""
+def garment_regions(class_mask: np.ndarray, config: C2SConfig = DEFAULT_CONFIG) -> dict[str, np.ndarray]:
+    """``{class name: boolean mask}`` for each garment class covering at least
+    ``config.min_area_fraction`` of the photo, after dropping specks (pieces under
+    ``config.speck_fraction`` of the class's pixels), which would otherwise stretch the box across
+    the photo. In ``config.one_object_classes`` only the largest object is kept, so a hat and a
+    belt do not become one item spanning the body."""
     regions = {}
     for name in GARMENT_CLASSES:
-        mask = drop_specks(class_mask == CLASSES.index(name))
-        if name in ONE_OBJECT_CLASSES:
+        mask = drop_specks(class_mask == CLASSES.index(name), config.speck_fraction)
+        if name in config.one_object_classes:
             mask = main_object(mask)
-        if mask.sum() >= max(1, min_area_fraction * class_mask.size):
+        if mask.sum() >= max(1, config.min_area_fraction * class_mask.size):
             regions[name] = mask
     return regions
 
 
-def drop_specks(mask: np.ndarray, fraction: float = SPECK_FRACTION) -> np.ndarray:
+def drop_specks(mask: np.ndarray, fraction: float) -> np.ndarray:
     """``mask`` without its 8-connected pieces smaller than ``fraction`` of its pixels (but never
     without its largest piece)."""
     pieces, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
@@ -131,18 +175,19 @@ def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def consumer_view(photo: np.ndarray, box: tuple[int, int, int, int], size: int = VIEW_SIZE,
-                  margin: float = CONSUMER_MARGIN) -> np.ndarray:
-    """The square crop around ``box`` (its long side plus ``margin`` each side), shifted to stay
-    inside the photo where it fits, grey beyond the edge where it does not; resized to ``size``."""
+def consumer_view(photo: np.ndarray, box: tuple[int, int, int, int], config: C2SConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """The square crop around ``box`` (its long side plus ``config.consumer_margin`` each side),
+    shifted to stay inside the photo where it fits, grey beyond the edge where it does not; resized
+    to ``config.view_size``."""
     x0, y0, x1, y1 = box
-    side = round(max(x1 - x0, y1 - y0) * (1 + 2 * margin))
+    side = round(max(x1 - x0, y1 - y0) * (1 + 2 * config.consumer_margin))
     height, width = photo.shape[:2]
     left = _place(round((x0 + x1 - side) / 2), side, width)
     top = _place(round((y0 + y1 - side) / 2), side, height)
-    canvas = np.full((side, side, 3), OUTSIDE_GREY, dtype=np.uint8)
+    canvas = np.full((side, side, 3), config.outside_grey, dtype=np.uint8)
     sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
     canvas[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = photo[sy0:sy1, sx0:sx1]
+    size = config.view_size
     return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS))
 
 
@@ -153,30 +198,32 @@ def _place(start: int, side: int, length: int) -> int:
     return min(max(start, 0), length - side)
 
 
-def white_balance_gains(photo: np.ndarray) -> np.ndarray:
+def white_balance_gains(photo: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
     """Gray-world gains over the whole photo (the scene's light, not the garment's own colour),
-    clipped so they correct a colour cast without recolouring a garment."""
+    clipped to ``limits`` so they correct a colour cast without recolouring a garment."""
     means = photo.reshape(-1, 3).mean(0) + 1e-6
-    return np.clip(means.mean() / means, *WHITE_BALANCE_LIMITS)
+    return np.clip(means.mean() / means, *limits)
 
 
-def shop_view(photo: np.ndarray, mask: np.ndarray, rng: np.random.Generator, size: int = VIEW_SIZE) -> np.ndarray:
-    """The garment alone on white, centred in a ``size`` square, after seeded catalogue transforms:
-    white balance and exposure, horizontal flip, a small rotation and scale jitter."""
+def shop_view(photo: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+              config: C2SConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """The garment alone on white, centred in a ``config.view_size`` square, after seeded catalogue
+    transforms: white balance and exposure, horizontal flip, a small rotation and scale jitter."""
     x0, y0, x1, y1 = box_of(mask)
-    gains = white_balance_gains(photo) * rng.uniform(*SHOP_EXPOSURE)
+    gains = white_balance_gains(photo, config.white_balance_limits) * rng.uniform(*config.shop_exposure)
     lit = np.clip(photo[y0:y1, x0:x1] * gains, 0, 255).astype(np.uint8)
     inside = mask[y0:y1, x0:x1]
     cut = Image.fromarray(np.where(inside[..., None], lit, 255).astype(np.uint8))
     alpha = Image.fromarray(inside.astype(np.uint8) * 255)
-    if rng.random() < 0.5:
+    if rng.random() < config.shop_flip_probability:
         cut, alpha = (im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in (cut, alpha))
-    angle = rng.uniform(-SHOP_MAX_ROTATION, SHOP_MAX_ROTATION)
+    angle = rng.uniform(-config.shop_max_rotation, config.shop_max_rotation)
     cut = cut.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=(255, 255, 255))
     alpha = alpha.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=0)
     bbox = alpha.point(lambda v: 255 if v >= 128 else 0).getbbox() or alpha.getbbox()
     cut = cut.crop(bbox)
-    scale = rng.uniform(*SHOP_FILL) * size / max(cut.size)
+    size = config.view_size
+    scale = rng.uniform(*config.shop_fill) * size / max(cut.size)
     cut = cut.resize((max(1, round(cut.width * scale)), max(1, round(cut.height * scale))), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     canvas.paste(cut, ((size - cut.width) // 2, (size - cut.height) // 2))
@@ -202,44 +249,49 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _colour_lut() -> np.ndarray:
-    """Colour-name index for every RGB cell of 5 bits a channel (32,768 cells): the nearest swatch
-    in CIELAB with lightness differences halved (k_L = 2, CIE94's weighting for textiles), so a
-    shadow on navy jeans stays blue instead of turning black."""
-    swatches = [(index, rgb) for index, (_, rgbs) in enumerate(COLOURS) for rgb in rgbs]
+def _colour_lut(colours: tuple, weights: tuple[float, float, float], bits: int) -> np.ndarray:
+    """Colour-name index for every RGB cell of ``bits`` a channel (32,768 cells at 5 bits): the
+    nearest swatch in CIELAB with weighted differences (the default halves lightness: k_L = 2,
+    CIE94's weighting for textiles, so a shadow on navy jeans stays blue instead of turning black)."""
+    swatches = [(index, rgb) for index, (_, rgbs) in enumerate(colours) for rgb in rgbs]
     owners = np.array([index for index, _ in swatches])
-    weights = np.array([0.5, 1.0, 1.0])
+    weights = np.array(weights)
     swatch_lab = srgb_to_lab(np.array([rgb for _, rgb in swatches])) * weights
-    centres = np.arange(32) * 8 + 4
+    step = 1 << (8 - bits)
+    centres = np.arange(1 << bits) * step + step // 2
     cells = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(-1, 3)
     distance = ((srgb_to_lab(cells)[:, None, :] * weights - swatch_lab[None]) ** 2).sum(-1)
     return owners[distance.argmin(1)].astype(np.uint8)
 
 
-def colour_indices(pixels: np.ndarray) -> np.ndarray:
+def colour_indices(pixels: np.ndarray, config: C2SConfig = DEFAULT_CONFIG) -> np.ndarray:
     """Index into ``COLOUR_NAMES`` of each RGB pixel (N x 3 uint8)."""
-    q = np.asarray(pixels, dtype=np.uint8) >> 3
-    return _colour_lut()[(q[:, 0].astype(np.int64) << 10) | (q[:, 1].astype(np.int64) << 5) | q[:, 2]]
+    bits = config.colour_bits
+    q = (np.asarray(pixels, dtype=np.uint8) >> (8 - bits)).astype(np.int64)
+    return _colour_lut(config.colours, config.colour_weights, bits)[(q[:, 0] << 2 * bits) | (q[:, 1] << bits) | q[:, 2]]
 
 
-def colour_attributes(pixels: np.ndarray) -> dict:
+def colour_attributes(pixels: np.ndarray, config: C2SConfig = DEFAULT_CONFIG) -> dict:
     """colour, pattern, second_colour, tone and the dominant colour's share, from RGB pixels (N x 3)."""
-    counts = np.bincount(colour_indices(pixels), minlength=len(COLOURS))
+    counts = np.bincount(colour_indices(pixels, config), minlength=len(COLOUR_NAMES))
     first, second = np.argsort(-counts, kind="stable")[:2]
     share = counts[first] / counts.sum()
-    solid = share >= SOLID_SHARE
+    solid = share >= config.solid_share
     lightness = float(np.median(srgb_to_lab(pixels)[:, 0]))
-    tone = "dark" if lightness < TONE_CUTS[0] else "light" if lightness >= TONE_CUTS[1] else "medium"
+    dark_below, light_from = config.tone_cuts
+    tone = "dark" if lightness < dark_below else "light" if lightness >= light_from else "medium"
     return {"colour": COLOUR_NAMES[first], "pattern": "solid" if solid else "multicolour",
             "second_colour": NA if solid or counts[second] == 0 else COLOUR_NAMES[second],
             "tone": tone, "colour_share": round(float(share), 4)}
 
 
-def garment_pixels(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The RGB pixels of ``mask`` eroded by 2 px (annotation edges bleed skin and background into
-    the colour), or of the whole mask when the garment is too thin to erode."""
-    inner = ndimage.binary_erosion(mask, iterations=2)
-    return photo[inner if inner.sum() >= 50 else mask]
+def garment_pixels(photo: np.ndarray, mask: np.ndarray, config: C2SConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """The RGB pixels of ``mask`` eroded by ``config.erosion`` px (annotation edges bleed skin and
+    background into the colour), or of the whole mask when the garment is too thin to erode."""
+    if not config.erosion:
+        return photo[mask]
+    inner = ndimage.binary_erosion(mask, iterations=config.erosion)
+    return photo[inner if inner.sum() >= config.min_eroded_pixels else mask]
 
 
 def relative_length(mask: np.ndarray, person: np.ndarray) -> float:
@@ -249,11 +301,11 @@ def relative_length(mask: np.ndarray, person: np.ndarray) -> float:
     return (y1 - y0) / (p1 - p0)
 
 
-def length_value(category: str, relative: float) -> str:
+def length_value(category: str, relative: float, config: C2SConfig = DEFAULT_CONFIG) -> str:
     """short / medium / long by the class's cut points; n/a for classes without a length."""
-    if category not in LENGTH_CUTS:
+    if category not in config.length_cuts:
         return NA
-    short_below, long_from = LENGTH_CUTS[category]
+    short_below, long_from = config.length_cuts[category]
     return "short" if relative < short_below else "long" if relative >= long_from else "medium"
 
 
@@ -303,12 +355,12 @@ def pair_counts(items: list[dict], protocol: str) -> dict[str, int]:
 
 # --- building ----------------------------------------------------------------------------------
 
-def photo_items(photo_id: str, photo: np.ndarray, class_mask: np.ndarray, ccp_labels: np.ndarray | None,
-                split: str, source: str) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+def photo_items(photo_id: str, photo: np.ndarray, class_mask: np.ndarray, ccp_labels: np.ndarray | None, split: str,
+                source: str, config: C2SConfig = DEFAULT_CONFIG) -> list[tuple[dict, np.ndarray, np.ndarray]]:
     """``(row, consumer view, shop view)`` for every garment region of one photo."""
     names = label_names() if ccp_labels is not None else []
-    regions = garment_regions(class_mask)
-    person = drop_specks(class_mask > 0) if regions else None  # CCP 0536 is all background
+    regions = garment_regions(class_mask, config)
+    person = drop_specks(class_mask > 0, config.speck_fraction) if regions else None  # CCP 0536 is all background
     items = []
     for category, mask in regions.items():
         item_id = f"{photo_id}_{category}"
@@ -318,10 +370,11 @@ def photo_items(photo_id: str, photo: np.ndarray, class_mask: np.ndarray, ccp_la
                **dict(zip(_INT_COLUMNS, box)), "consumer": f"consumer/{item_id}.jpg", "shop": f"shop/{item_id}.jpg",
                "instance_id": item_id, "category": category,
                "fine_category": fine_category(ccp_labels, mask, names),
-               **colour_attributes(garment_pixels(photo, mask)), "length": length_value(category, relative),
+               **colour_attributes(garment_pixels(photo, mask, config), config),
+               "length": length_value(category, relative, config),
                "area": round(float(mask.mean()), 6), "relative_length": round(relative, 4)}
         row["similar_id"] = similar_id(row)
-        items.append((row, consumer_view(photo, box), shop_view(photo, mask, item_rng(item_id))))
+        items.append((row, consumer_view(photo, box, config), shop_view(photo, mask, item_rng(item_id), config)))
     return items
 
 
@@ -340,10 +393,10 @@ def tagged_classes(photo_id: str) -> set[str]:
     return {CLASSES[c] for c in class_lookup()[read_tags(photo_id)]}
 
 
-def _build_photo(task: tuple[str, str, str, str | None, str]) -> tuple[list[dict], list[str]]:
+def _build_photo(task: tuple[str, str, str, str | None, str, C2SConfig]) -> tuple[list[dict], list[str]]:
     """Worker: write one photo's views into the staging folder; return its rows and, for a
     pseudo-labelled photo, the classes rejected because its tags do not name them."""
-    photo_id, split, source, prediction, staging = task
+    photo_id, split, source, prediction, staging, config = task
     photo = read_photo(photo_id)
     if prediction is None:
         ccp_labels = read_groundtruth(photo_id)
@@ -352,12 +405,12 @@ def _build_photo(task: tuple[str, str, str, str | None, str]) -> tuple[list[dict
         ccp_labels, class_mask = None, read_prediction(prediction, photo)
     tags = tagged_classes(photo_id) if prediction is not None else None
     rows, rejected = [], []
-    for row, consumer, shop in photo_items(photo_id, photo, class_mask, ccp_labels, split, source):
+    for row, consumer, shop in photo_items(photo_id, photo, class_mask, ccp_labels, split, source, config):
         if tags is not None and row["category"] not in tags:
             rejected.append(row["category"])
             continue
         for column, view in (("consumer", consumer), ("shop", shop)):
-            Image.fromarray(view).save(Path(staging) / row[column], format="JPEG", quality=JPEG_QUALITY)
+            Image.fromarray(view).save(Path(staging) / row[column], format="JPEG", quality=config.jpeg_quality)
         rows.append(row)
     return rows, rejected
 
@@ -384,14 +437,15 @@ def _fingerprint(paths: list[Path]) -> str:
 
 def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None = None,
               predictions: str | os.PathLike | None = None, max_photos: int | None = None,
-              workers: int | None = None, progress: bool = True) -> Path:
+              workers: int | None = None, progress: bool = True, config: C2SConfig = DEFAULT_CONFIG) -> Path:
     """Build the set into ``out`` (default ``data/c2s``) and return the folder.
 
     Items come from the ground truth of ``photo_ids`` (default: all 1,004 annotated photos), each in
     its photo's split, and, with ``predictions``, from the tag-only photos predicted there (training
     split, ``source=pseudo``, kept only where the photo's tags name the predicted class).
     ``max_photos`` keeps the first N of each list (fast mode). The build is staged beside ``out`` and
-    moved into place whole; if ``out`` already holds a build of the same config, nothing happens.
+    moved into place whole; if ``out`` already holds a build of the same inputs and ``config`` (the
+    key :func:`build_key` writes into ``meta.json``), nothing happens.
     """
     out = Path(out or default_folder()).resolve()
     photo_ids = sorted(photo_ids if photo_ids is not None else annotated_ids())[:max_photos]
@@ -400,17 +454,8 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
     if unknown:
         raise ValueError(f"photos {unknown[:5]} have no pixel-level labels; pass tag-only photos as predictions")
     predicted = dict(list(prediction_files(predictions).items())[:max_photos]) if predictions else {}
-    config = {"build_version": BUILD_VERSION, "photos": len(photo_ids),
-              "photo_ids_sha256": hashlib.sha256(" ".join(photo_ids).encode()).hexdigest(),
-              "pseudo_photos": len(predicted), "predictions_sha256": _fingerprint(list(predicted.values())),
-              "view_size": VIEW_SIZE, "min_area_fraction": MIN_AREA_FRACTION, "speck_fraction": SPECK_FRACTION,
-              "one_object_classes": ONE_OBJECT_CLASSES, "consumer_margin": CONSUMER_MARGIN,
-              "outside_grey": OUTSIDE_GREY, "shop_fill": SHOP_FILL, "shop_max_rotation": SHOP_MAX_ROTATION,
-              "shop_exposure": SHOP_EXPOSURE, "white_balance_limits": WHITE_BALANCE_LIMITS,
-              "solid_share": SOLID_SHARE, "tone_cuts": TONE_CUTS, "length_cuts": LENGTH_CUTS, "colours": COLOURS,
-              "jpeg_quality": JPEG_QUALITY}
-    config = json.loads(json.dumps(config))  # tuples -> lists, as a reloaded meta.json has them
-    if _built_config(out) == config:
+    key = build_key(config, photo_ids, list(predicted.values()))
+    if _built_key(out) == key:
         return out
     if out.exists() and any(out.iterdir()) and not (out / "meta.json").exists():
         raise FileExistsError(f"{out} exists and is not a consumer-to-shop build; nothing was changed. "
@@ -422,15 +467,15 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
     try:
         for view in ("consumer", "shop"):
             (staging / view).mkdir(parents=True)
-        tasks = [(i, split_of[i], "gt", None, str(staging)) for i in photo_ids]
-        tasks += [(i, "train", "pseudo", str(path), str(staging)) for i, path in predicted.items()]
+        tasks = [(i, split_of[i], "gt", None, str(staging), config) for i in photo_ids]
+        tasks += [(i, "train", "pseudo", str(path), str(staging), config) for i, path in predicted.items()]
         rows, rejected = [], []
         for photo_rows, photo_rejected in progress_bar(_map(_build_photo, tasks, workers), progress, total=len(tasks),
                                                        desc="building c2s"):
             rows += photo_rows
             rejected += photo_rejected
         _write_manifest(staging / "manifest.csv", rows)
-        meta = {"config": config, "counts": _counts(rows, rejected, len(predicted)),
+        meta = {"config": key, "counts": _counts(rows, rejected, len(predicted)),
                 "clothlib_version": _version(), "build_command": BUILD_COMMAND,
                 "attributes": ATTRIBUTE_VALUES, "columns": COLUMNS}
         (staging / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -450,7 +495,19 @@ def _map(function, tasks: list, workers: int | None):
         yield from pool.map(function, tasks, chunksize=4)
 
 
-def _built_config(folder: Path) -> dict | None:
+def build_key(config: C2SConfig, photo_ids: list[str], predictions: list[Path]) -> dict:
+    """What a build is made from, as ``meta.json`` stores it under ``config``: the builder's version,
+    the photos, the predicted class maps' bytes, the class table and ``asdict(config)``. Equal keys,
+    equal files; the hashing feature cache keys on it too."""
+    key = {"build_version": BUILD_VERSION, "photos": len(photo_ids),
+           "photo_ids_sha256": hashlib.sha256(" ".join(photo_ids).encode()).hexdigest(),
+           "pseudo_photos": len(predictions), "predictions_sha256": _fingerprint(predictions),
+           "classes": [[name, list(labels)] for name, labels, _ in CLASS_GROUPS],
+           "parameters": dataclasses.asdict(config)}
+    return json.loads(json.dumps(key))  # tuples -> lists, as a reloaded meta.json has them
+
+
+def _built_key(folder: Path) -> dict | None:
     try:
         return json.loads((folder / "meta.json").read_text())["config"]
     except (OSError, ValueError, KeyError):
