@@ -69,7 +69,8 @@ def crf_explorer(photo, probs, start, scale: float = 0.5):
     controls = {
         "bilateral_sxy": widgets.FloatLogSlider(start.bilateral_sxy, base=10, min=0.5, max=2.5, description="θα (px)"),
         "bilateral_srgb": widgets.FloatLogSlider(start.bilateral_srgb, base=10, min=0, max=2, description="θβ (rgb)"),
-        "bilateral_weight": widgets.FloatSlider(start.bilateral_weight, min=0, max=30, step=0.5, description="w appear."),
+        "bilateral_weight": widgets.FloatSlider(start.bilateral_weight, min=0, max=30, step=0.5,
+                                                description="w appear."),
         "gaussian_weight": widgets.FloatSlider(start.gaussian_weight, min=0, max=10, step=0.5, description="w smooth"),
         "iterations": widgets.IntSlider(start.iterations, min=0, max=10, description="iterations"),
     }

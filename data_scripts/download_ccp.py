@@ -17,11 +17,14 @@ from clothlib.data.download import DEFAULT_URL, DatasetError, fetch_ccp, write_m
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", metavar="DIR", help="copy from a local CCP folder, unzipped archive or .zip instead of downloading")
+    parser.add_argument("--source", metavar="DIR",
+                        help="copy from a local CCP folder, unzipped archive or .zip instead of downloading")
     parser.add_argument("--url", default=DEFAULT_URL, help="archive to download (default: %(default)s)")
-    parser.add_argument("--dest", metavar="DIR", help=f"where to put the data (default: {settings.data_root}, or $CLOTHLIB_DATA)")
+    parser.add_argument("--dest", metavar="DIR",
+                        help=f"where to put the data (default: {settings.data_root}, or $CLOTHLIB_DATA)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    parser.add_argument("--write-manifest", metavar="DIR", help="maintainers: regenerate clothlib/data/ccp_manifest.tsv from a trusted copy")
+    parser.add_argument("--write-manifest", metavar="DIR",
+                        help="maintainers: regenerate clothlib/data/ccp_manifest.tsv from a trusted copy")
     args = parser.parse_args(argv)
 
     try:
@@ -33,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if dest != settings.data_root:
-        print(f"clothlib looks for the data in {settings.data_root}; point it here with\n    export CLOTHLIB_DATA={dest}")
+        print(f"clothlib looks for the data in {settings.data_root}; point it here with\n"
+              f"    export CLOTHLIB_DATA={dest}")
     return 0
 
 

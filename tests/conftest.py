@@ -23,7 +23,8 @@ SMALL_SET_PHOTOS = load_split("train")[:12] + load_split("val")[:3] + load_split
 @pytest.fixture(scope="session")
 def small_set(ccp_root, tmp_path_factory):
     """A consumer-to-shop set cut from 18 real photos, and a folder for its cached features."""
-    folder = c2s.build_c2s(tmp_path_factory.mktemp("c2s") / "c2s", photo_ids=SMALL_SET_PHOTOS, workers=1, progress=False)
+    folder = c2s.build_c2s(tmp_path_factory.mktemp("c2s") / "c2s", photo_ids=SMALL_SET_PHOTOS, workers=1,
+                           progress=False)
     return folder, tmp_path_factory.mktemp("cache")
 
 

@@ -5,9 +5,21 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from clothlib.data import (CCPParsing, CorruptFileError, DatasetMissingError, check_dataset, class_lookup,
-                           eval_transform, label_names, read_class_mask, read_groundtruth, read_photo,
-                           read_tags, tagged_ids, train_transform)
+from clothlib.data import (
+    CCPParsing,
+    CorruptFileError,
+    DatasetMissingError,
+    check_dataset,
+    class_lookup,
+    eval_transform,
+    label_names,
+    read_class_mask,
+    read_groundtruth,
+    read_photo,
+    read_tags,
+    tagged_ids,
+    train_transform,
+)
 from clothlib.data.classes import IGNORE_INDEX
 
 
@@ -98,9 +110,9 @@ def test_train_transform_moves_image_and_mask_together(ccp_root):
 
 
 def test_augmentation_keeps_labels_aligned_under_flip(ccp_root):
+    import torch
     from torchvision import tv_tensors
     from torchvision.transforms import v2
-    import torch
 
     photo = read_photo("0001")
     mask = read_class_mask("0001")

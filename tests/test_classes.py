@@ -3,8 +3,8 @@ import json
 import pytest
 
 from clothlib.data import CLASS_GROUPS, CLASSES, GARMENT_CLASSES, NUM_CLASSES, ccp_to_class, export_classes, label_names
-from clothlib.data.classes import lookup_table
 from clothlib.data.__main__ import main
+from clothlib.data.classes import lookup_table
 
 
 def test_thirteen_classes_with_null_hair_skin_first():

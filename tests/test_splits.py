@@ -1,7 +1,7 @@
+import pytest
+
 from clothlib.data import SPLITS, annotated_ids, load_split, make_splits
 from clothlib.data.splits import write_splits
-
-import pytest
 
 
 def test_committed_splits_are_disjoint_and_cover_the_annotated_photos():

@@ -19,8 +19,8 @@ from ..io import atomic_write
 CLASS_GROUPS: list[tuple[str, tuple[str, ...], str]] = [
     ("null", ("null", "bra", "intimate", "panties", "swimwear", "gloves", "watch", "bracelet",
               "necklace", "earrings", "ring"),
-     "background, plus labels too rare to learn (bra, gloves and intimates appear in a handful of "
-     "photos or none) or too small to segment or sell as a garment (watch and jewellery)"),
+     ("background, plus labels too rare to learn (bra, gloves and intimates appear in a handful of "
+      "photos or none) or too small to segment or sell as a garment (watch and jewellery)")),
     ("hair", ("hair",), "not a garment; kept because it borders hats and tops"),
     ("skin", ("skin",), "not a garment; kept so the FCN learns where the body is bare"),
     ("tops", ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "hoodie", "jumper",

@@ -13,7 +13,7 @@ from torchvision.transforms import v2
 
 from .ccp import annotated_ids, read_class_mask, read_photo
 from .classes import IGNORE_INDEX
-from .images import IMAGENET_MEAN, IMAGENET_STD, normalise  # noqa: F401  (the means: until parsing and hashing import them from .images)
+from .images import normalise
 from .splits import load_split
 
 

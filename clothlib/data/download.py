@@ -18,10 +18,10 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
-
+from typing import BinaryIO
 
 from ..config import progress_bar, settings
 from ..io import atomic_write
@@ -182,7 +182,8 @@ def _download(url: str, folder: Path, progress: bool) -> Path:
         logger.setLevel(level)
 
 
-def _extract(archive: Path, tree: Path, entries: list[ManifestEntry], progress: bool, downloaded_from: str = "") -> None:
+def _extract(archive: Path, tree: Path, entries: list[ManifestEntry], progress: bool,
+             downloaded_from: str = "") -> None:
     """Extract only manifest files (so nothing can land outside ``tree``), verifying each."""
     where = f"the archive downloaded from {downloaded_from}" if downloaded_from else str(archive)
     try:
