@@ -1,0 +1,270 @@
+"""clothlib.exercises: each check passes a right solution, names the mistake of realistic wrong ones,
+says "not implemented yet" for the student edition's stub, and never crashes a notebook."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clothlib import data, exercises
+
+# --- right solutions, as the notebooks' solution cells write them -----------------------------------------
+
+
+def relabel_mask(mask, label_names):
+    table = data.ccp_to_class()
+    lut = np.array([table[name] for name in label_names], dtype=np.uint8)
+    return lut[mask]
+
+
+def bilinear_kernel(channels, size):
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    line = 1 - torch.abs(torch.arange(size, dtype=torch.float32) - centre) / factor
+    weight = torch.zeros(channels, channels, size, size)
+    for c in range(channels):
+        weight[c, c] = line[:, None] * line[None, :]
+    return weight
+
+
+def fuse(deep, skip, up):
+    return up(deep)[..., :skip.shape[-2], :skip.shape[-1]] + skip
+
+
+def mean_field_step(probs, q, weights):
+    logits = np.log(np.clip(probs, 1e-8, None)) + q @ weights
+    exp = np.exp(logits - logits.max(axis=0))
+    return exp / exp.sum(axis=0)
+
+
+def garment_box(mask):
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        raise ValueError("an empty mask has no box")
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def consumer_crop(photo, box, margin, fill=127, shift=True, sides=2):
+    x0, y0, x1, y1 = box
+    side = round(max(x1 - x0, y1 - y0) * (1 + sides * margin))
+    height, width = photo.shape[:2]
+
+    def place(start, length):
+        if side >= length:
+            return (length - side) // 2
+        return min(max(start, 0), length - side) if shift else start
+
+    left, top = place(round((x0 + x1 - side) / 2), width), place(round((y0 + y1 - side) / 2), height)
+    canvas = np.full((side, side, 3), fill, dtype=np.uint8)
+    sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
+    canvas[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = photo[sy0:sy1, sx0:sx1]
+    return canvas
+
+
+def pair_terms(h1, h2, labels, margin):
+    squared = ((h1 - h2) ** 2).sum(-1)
+    return torch.where(labels == 0, 0.5 * squared, 0.5 * torch.clamp(margin - squared, min=0))
+
+
+def dsh(codes, labels, margin, alpha, diagonal=False, ignored_push=False, regulariser=True, separate=True,
+        guard=True):
+    n = len(codes)
+    terms = pair_terms(codes[:, None, :].expand(n, n, -1), codes[None, :, :].expand(n, n, -1), labels, margin)
+    similar = labels == 0 if diagonal else (labels == 0) & ~torch.eye(n, dtype=torch.bool)
+    dissimilar = (labels != 0) if ignored_push else labels == 1
+    if ignored_push:
+        terms = torch.where(labels == -1, pair_terms(codes[:, None, :].expand(n, n, -1),
+                                                     codes[None, :, :].expand(n, n, -1), torch.ones_like(labels),
+                                                     margin), terms)
+    zero = codes.sum() * 0
+    if separate:
+        pull = terms[similar].mean() if similar.any() or not guard else zero
+        pairs = pull + (terms[dissimilar].mean() if dissimilar.any() else zero)
+    else:
+        pairs = terms[similar | dissimilar].mean() if (similar | dissimilar).any() else zero
+    return pairs + (alpha * (codes.abs() - 1).abs().sum(-1).mean() if regulariser else 0)
+
+
+def hamming(query_packed, gallery_packed):
+    xor = query_packed[:, None, :] ^ gallery_packed[None, :, :]
+    return np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
+
+
+def top_k(distances, k):
+    return np.argsort(distances, axis=1, kind="stable")[:, :k]
+
+
+def topk_accuracy(ranking, relevant, k):
+    hits = np.take_along_axis(relevant, ranking[:, :k], axis=1).any(axis=1)
+    answerable = relevant.any(axis=1)
+    return float(hits[answerable].mean()) if answerable.any() else float("nan")
+
+
+RIGHT = [(exercises.check_relabel, relabel_mask), (exercises.check_bilinear_kernel, bilinear_kernel),
+         (exercises.check_skip_fusion, fuse), (exercises.check_mean_field_step, mean_field_step),
+         (exercises.check_garment_box, garment_box), (exercises.check_consumer_crop, consumer_crop),
+         (exercises.check_dsh_pair_terms, pair_terms), (exercises.check_dsh_loss, dsh),
+         (exercises.check_hamming_distances, hamming), (exercises.check_top_k, top_k),
+         (exercises.check_topk_accuracy, topk_accuracy)]
+CHECKS = [check for check, _ in RIGHT]
+
+
+def _lut(label_names, dtype=np.uint8):
+    table = data.ccp_to_class()
+    return np.array([table[name] for name in label_names], dtype=dtype)
+
+
+def _square_kernel(size, centre):
+    factor = (size + 1) // 2
+    line = 1 - torch.abs(torch.arange(size, dtype=torch.float32) - centre) / factor
+    return line[:, None] * line[None, :]
+
+
+def _softmax(logits):
+    exp = np.exp(logits - logits.max(axis=0))
+    return exp / exp.sum(axis=0)
+
+
+def _every_pair_kernel(channels, size):
+    kernel = bilinear_kernel(1, size)[0, 0]
+    return kernel.expand(channels, channels, size, size).clone()
+
+
+WRONG = [
+    # 01: the class table
+    (exercises.check_relabel, lambda mask, names: _lut(names, np.int64)[mask], "return uint8"),
+    (exercises.check_relabel, lambda mask, names: _lut(sorted(names))[mask], "label_names["),
+    (exercises.check_relabel, lambda mask, names: _lut(names)[np.maximum(mask.astype(int) - 1, 0)], "label_names["),
+    (exercises.check_relabel, lambda mask, names: _lut(names)[mask].reshape(-1), "one class per pixel"),
+    # 02: bilinear kernel and skip fusion
+    (exercises.check_bilinear_kernel, _every_pair_kernel, "must not feed output channel"),
+    (exercises.check_bilinear_kernel, lambda c, s: _square_kernel(s, (s + 1) // 2 - 1).expand(c, c, s, s)
+     * torch.eye(c)[:, :, None, None], "not symmetric"),
+    (exercises.check_bilinear_kernel, lambda c, s: bilinear_kernel(1, s)[0, 0], "return the whole weight"),
+    (exercises.check_skip_fusion, lambda deep, skip, up: up(deep) + skip, "crop it to skip's height and width"),
+    (exercises.check_skip_fusion, lambda deep, skip, up: F.interpolate(deep, size=skip.shape[-2:], mode="bilinear")
+     + skip, "does not change when up's weights do"),
+    (exercises.check_skip_fusion, lambda deep, skip, up: up(deep)[..., :skip.shape[-2], :skip.shape[-1]],
+     "add the skip scores"),
+    (exercises.check_skip_fusion, lambda deep, skip, up: up(deep)[..., -skip.shape[-2]:, -skip.shape[-1]:] + skip,
+     "at the bottom and right"),
+    # 03: mean field
+    (exercises.check_mean_field_step, lambda p, q, w: _softmax(np.log(np.clip(p, 1e-8, None)) - q @ w),
+     "rewards agreement"),
+    (exercises.check_mean_field_step, lambda p, q, w: _softmax(p + q @ w), "the unary is -log p"),
+    (exercises.check_mean_field_step, lambda p, q, w: _softmax(np.log(np.clip(p, 1e-8, None)) + p @ w),
+     "current marginals q"),
+    (exercises.check_mean_field_step, lambda p, q, w: np.exp(np.log(np.clip(p, 1e-8, None)) + q @ w)
+     / np.exp(np.log(np.clip(p, 1e-8, None)) + q @ w).sum(1, keepdims=True), "over the pixels (axis 1)"),
+    (exercises.check_mean_field_step, lambda p, q, w: _softmax(np.log(p) + q @ w), "clip p at 1e-8"),
+    # 04: box and crop
+    (exercises.check_garment_box, lambda m: tuple(np.subtract(garment_box(m), (0, 0, 1, 1))), "end-exclusive"),
+    (exercises.check_garment_box, lambda m: tuple(np.array(garment_box(m))[[1, 0, 3, 2]]), "columns (x) first"),
+    (exercises.check_garment_box, lambda m: (int(np.flatnonzero(m.any(0))[0]), int(np.flatnonzero(m.any(1))[0]),
+                                             int(np.flatnonzero(m.any(0))[-1]) + 1,
+                                             int(np.flatnonzero(m.any(1))[-1]) + 1), "raise ValueError"),
+    (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, fill=0), "are grey"),
+    (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, shift=False), "shift it inside"),
+    (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, sides=1), "margin goes on each side"),
+    (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m)[:, :-1], "the crop is square"),
+    # 05: DSH
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: torch.where(
+        y == 0, 0.5 * ((h1 - h2) ** 2).sum(-1), 0.5 * (m - ((h1 - h2) ** 2).sum(-1))), "costs 0"),
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: pair_terms(h1, h2, 1 - y, m), "label 0 (SIMILAR) pulls"),
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: torch.where(
+        y == 0, 0.5 * (h1 - h2).norm(dim=-1), 0.5 * torch.clamp(m - (h1 - h2).norm(dim=-1), min=0)),
+     "squared distance"),
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: pair_terms(h1, h2, y, m).mean(), "one value per pair"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, regulariser=False), "add the regulariser"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, separate=False), "separately"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, diagonal=True), "leave the diagonal out"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, ignored_push=True), "pairs labelled -1"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: float(dsh(c, y, m, a)), "back-propagated"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c.detach(), y, m, a), "autograd"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, guard=False), "not NaN"),
+    # 06: retrieval
+    (exercises.check_hamming_distances, lambda q, g: (q[:, None, :] ^ g[None, :, :]).astype(int).sum(-1),
+     "not its byte values"),
+    (exercises.check_hamming_distances, lambda q, g: ((q[:, None, :] ^ g[None, :, :]) != 0).sum(-1),
+     "not the bytes that differ"),
+    (exercises.check_hamming_distances, lambda q, g: hamming(g, q), "(Q, G)"),
+    (exercises.check_hamming_distances, lambda q, g: hamming(q, g).astype(float), "integer array"),
+    (exercises.check_top_k, lambda d, k: np.argsort(d, axis=1)[:, :k], "ties must keep gallery order"),
+    (exercises.check_top_k, lambda d, k: np.argsort(d, axis=1, kind="stable")[:, :k][:, ::-1], "nearest first"),
+    (exercises.check_top_k, lambda d, k: np.argsort(-d, axis=1, kind="stable")[:, :k], "the k nearest at"),
+    (exercises.check_top_k, lambda d, k: np.argsort(d, axis=1, kind="stable")[:, :k + 1], "return k = "),
+    (exercises.check_topk_accuracy, lambda r, y, k: np.take_along_axis(y, r[:, :k], axis=1).any(1).mean(),
+     "leave it out of the mean"),
+    (exercises.check_topk_accuracy, lambda r, y, k: 100 * topk_accuracy(r, y, k), "not a percentage"),
+    (exercises.check_topk_accuracy, lambda r, y, k: y[:, :k].any(1)[y.any(1)].mean() if y.any() else np.nan,
+     "indexed by gallery item"),
+    (exercises.check_topk_accuracy, lambda r, y, k: topk_accuracy(r, y, k + 1), "ranking[:, :k]"),
+    (exercises.check_topk_accuracy, lambda r, y, k: topk_accuracy(r, y, k) if y.any() else 0.0, "return NaN"),
+]
+
+
+@pytest.mark.parametrize("check, solution", RIGHT, ids=[check.__name__ for check, _ in RIGHT])
+def test_a_right_solution_passes(check, solution, capsys):
+    outcome = check(solution)
+    assert outcome and outcome.status == exercises.CORRECT, outcome.message
+    assert capsys.readouterr().out.strip() == f"✓ {check.__name__}: {outcome.message}"
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")  # a wrong solution's log(0)
+@pytest.mark.parametrize("check, wrong, hint", WRONG, ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(WRONG)])
+def test_a_wrong_solution_fails_with_its_hint(check, wrong, hint, capsys):
+    outcome = check(wrong)
+    assert not outcome and outcome.status == exercises.WRONG
+    assert hint in outcome.message, outcome.message
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [f"✗ {check.__name__}: {outcome.message}"], "exactly one line, the hint"
+
+
+def test_every_check_has_at_least_two_wrong_solutions():
+    counts = {check: sum(c is check for c, _, _ in WRONG) for check in CHECKS}
+    assert min(counts.values()) >= 2, counts
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=[check.__name__ for check in CHECKS])
+def test_the_student_editions_stub_is_not_implemented_yet(check, capsys):
+    def stub(*args):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    outcome = check(stub)
+    assert not outcome and outcome.status == exercises.NOT_IMPLEMENTED
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=[check.__name__ for check in CHECKS])
+def test_a_crashing_or_absurd_solution_is_a_hint_not_a_crash(check):
+    def crashes(*args):
+        return {}[0]
+
+    for student in (crashes, lambda *args: "a string", lambda *args: None):
+        outcome = check(student)
+        assert outcome.status == exercises.WRONG and outcome.message
+
+
+def test_a_check_leaves_the_global_random_state_alone():
+    np.random.seed(123)
+    torch.manual_seed(123)
+    for check, solution in RIGHT:
+        check(solution)
+    after_numpy, after_torch = np.random.random(), torch.rand(1)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    assert after_numpy == np.random.random() and torch.equal(after_torch, torch.rand(1))
+
+
+def test_a_solution_that_changes_its_input_in_place_cannot_spoil_the_reference():
+    def relabel_in_place(mask, label_names):
+        mask[...] = _lut(label_names)[mask]
+        return mask
+
+    assert exercises.check_relabel(relabel_in_place)
+
+
+def test_an_outcome_shows_nothing_more_in_a_notebook():
+    outcome = exercises.Outcome("check_x", exercises.CORRECT, "fine")
+    assert outcome._ipython_display_() is None and bool(outcome)
+    assert not exercises.Outcome("check_x", exercises.WRONG, "no")
