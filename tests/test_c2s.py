@@ -250,7 +250,8 @@ def test_a_changed_parameter_replaces_stale_views(ccp_root, tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"colours": attributes.COLOURS[::-1]}, {"shop_flip_probability": 1.5},
-                                 {"tone_cuts": (65.0, 35.0)}, {"length_cuts": {"hair": (0.1, 0.2)}}, {"erosion": -1}])
+                                 {"tone_cuts": (65.0, 35.0)}, {"length_cuts": {"hair": (0.1, 0.2)}}, {"erosion": -1},
+                                 {"colour_bits": 8}])
 def test_config_refuses_values_the_builder_cannot_use(bad):
     with pytest.raises(ValueError):
         C2SConfig(**bad)

@@ -65,7 +65,7 @@ class C2SConfig:
     erosion: int = 2  # px shaved off the mask before reading colours: edges bleed skin and background
     min_eroded_pixels: int = 50  # a thinner garment is read whole rather than eroded to nothing
     colour_weights: tuple[float, float, float] = (0.5, 1.0, 1.0)  # L*, a*, b* in the colour-name distance
-    colour_bits: int = 5  # bits per channel of the colour-name lookup table (2 ** 15 cells)
+    colour_bits: int = 5  # bits per channel of the colour-name lookup table (2 ** 15 cells; at most 6)
     colours: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = COLOURS
     solid_share: float = SOLID_SHARE
     tone_cuts: tuple[float, float] = TONE_CUTS
@@ -87,8 +87,9 @@ class C2SConfig:
         if not all(0 <= share <= 1 for share in shares) or not 0 < self.shop_fill[1] <= 1:
             raise ValueError("fractions, shares and the flip probability lie in [0, 1]")
         if min(self.view_size, self.colour_bits, self.jpeg_quality) < 1 or self.erosion < 0 \
-                or self.colour_bits > 8 or self.jpeg_quality > 100:
-            raise ValueError("view_size >= 1, erosion >= 0, colour_bits in 1..8, jpeg_quality in 1..100")
+                or self.colour_bits > 6 or self.jpeg_quality > 100:
+            raise ValueError("view_size >= 1, erosion >= 0, jpeg_quality in 1..100, colour_bits in 1..6 "
+                             "(the lookup table has 2 ** (3 x bits) cells)")
 
 
 DEFAULT_CONFIG = C2SConfig()
