@@ -2,7 +2,7 @@
 
 Each notebook runs in its own child process (a fresh kernel), so the peak resident memory of that
 process tree is the notebook's own. Results go to benchmarks/results/course_budget.json, which
-`python -m clothlib.report` turns into the README's course map.
+`python tools/render_readme.py` turns into the README's course map.
 
     python benchmarks/course_budget.py                 # all notebooks, both modes
     python benchmarks/course_budget.py --modes fast    # fast mode only
@@ -32,7 +32,8 @@ def run_one(path: Path) -> dict:
     """Execute one notebook in this process's kernel child; report wall seconds and peak MiB."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
     seconds = time.perf_counter() - start
     peak_kib = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -73,7 +74,8 @@ def main() -> None:
                                  capture_output=True, text=True).stdout
             figures = json.loads(out.strip().splitlines()[-1])
             results["notebooks"].setdefault(path.name, {})[mode] = figures
-            print(f"{path.name:<45} {mode:<8} {figures['seconds']:>8.1f} s {figures['peak_mib']:>7} MiB peak", flush=True)
+            print(f"{path.name:<45} {mode:<8} {figures['seconds']:>8.1f} s {figures['peak_mib']:>7} MiB peak",
+                  flush=True)
             save(results)  # after every notebook, so an interrupted run keeps what it measured
     results["import_baseline_mib"] = import_baseline_mib()
     save(results)

@@ -33,7 +33,7 @@ while read -r model bits backbone; do
 done
 "$PY" -m clothlib.retrieval baselines --out checkpoints/retrieval_baselines.json >"$LOGS/retrieval_baselines.log" 2>&1
 "$PY" -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json >"$LOGS/end_to_end.log" 2>&1
-"$PY" -m clothlib.report
+"$PY" tools/render_readme.py
 if [ "${1:-}" = "--commit" ]; then
   git add checkpoints README.md
   git commit -m "Hashing checkpoints, test metrics and retrieval scores written by checkpoints/train_hashing.sh"

@@ -60,7 +60,7 @@ done
 for model in effnet_fcn net1; do
   "$PY" -m clothlib.parsing crf-eval --checkpoint "checkpoints/$model.pt" --split test >"$LOGS/$model.crf_eval.log" 2>&1
 done
-"$PY" -m clothlib.report
+"$PY" tools/render_readme.py
 if [ "${1:-}" = "--commit" ]; then
   git add checkpoints README.md
   git commit -m "Parsing checkpoints, test metrics and LR sweep written by checkpoints/train_parsing.sh"

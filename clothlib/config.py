@@ -44,7 +44,7 @@ class Settings:
     splits_dir: Path = field(default=PACKAGE_DIR / "splits")
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         home = _default_home()
         data_root = Path(os.environ.get("CLOTHLIB_DATA", home / "data" / "ccp")).expanduser()
         return cls(

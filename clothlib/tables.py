@@ -1,0 +1,357 @@
+"""Every results table of the course as Markdown: one builder per table, called by the notebooks (on
+what they just computed) and by ``tools/render_readme.py`` (on the shipped results files), so a table
+has one layout and one set of paper columns wherever it is shown.
+
+Builders take results in memory, exactly as the evaluation functions return them and the command
+lines save them; ``shipped_*`` helpers read those files from ``settings.checkpoint_dir`` (or a given
+folder) through :func:`clothlib.results.load_json`, so a missing file is an error naming the command
+that writes it. Every function returns a Markdown string (``IPython.display.Markdown(...)`` shows it).
+
+Parsing (notebooks 02, 03)
+    parsing_results(ours, sources)    label -> metrics dict (overall_acc, mean_acc, mean_iu), beside the
+                                      paper's best net1 / net2 (Tables 1-2) and FCN-CRFs (Table 3)
+    crf_results(results, sources)     model -> ``crf-eval`` result: FCN and FCN + CRF rows with boundary F
+    crf_search(search)                the validation kernel search (``<model>.crf.json``), best and worst
+    lr_sweep(sweep, model)            one model's learning-rate sweep beside paper Tables 1-2
+    eval_heights(tuned, name)         the inference-height search (``<model>.eval_height.json``)
+    parsing_training(runs)            name -> (curve, checkpoint bytes): epochs, CPU time, val mean IU
+Hashing and retrieval (notebooks 05, 06)
+    hashing_tasks(runs, source)       name -> ``evaluate`` metrics: task accuracy, majority baseline,
+                                      the paper's Table 4 columns
+    hashing_backbones(metrics)        backbone -> metrics of the same network on each frozen backbone
+    retrieval_rows(baselines, runs)   the labelled score rows that the two retrieval builders show
+    retrieval_results(rows, e2e)      instance top-k and mAP, similar-item top-20, the paper's Table 5
+    retrieval_protocol(rows, name)    every column of one protocol ("instance" or "similar")
+    end_to_end(results, truth)        queries cut by the parser vs the ground-truth box
+    hashing_training(runs)            name -> (curve, checkpoint bytes): epochs, CPU time, val top-20
+The course (README)
+    course_map(notebooks, budget)     notebook, topic, time and memory in both modes (Binder badges
+                                      only when a repository is given)
+    reproduce(budget, curves, ...)    the steps that rebuild every shipped result, with their times
+Shipped files
+    shipped_parsing_results(), shipped_hashing_tasks(), shipped_retrieval_results(),
+    shipped_parsing_training(), shipped_hashing_training(), shipped_reproduce(budget)
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from . import paper
+from .config import settings
+from .hashing.config import SHIPPED_RUNS, TRAIN_SCRIPT, checkpoint_name
+from .results import load_json
+
+PARSING_MODELS = ("effnet_fcn", "net1", "net2")  # the shipped parsing checkpoints, in the README's order
+CRF_MODELS = ("effnet_fcn", "net1")  # those with a tuned CRF evaluated on the test split
+PARSING_SCRIPT = "bash checkpoints/train_parsing.sh"  # makes every shipped parsing checkpoint and results file
+COLUMN_TITLES = {"overall_acc": "overall acc", "mean_acc": "mean acc", "mean_iu": "mean IU", "boundary_f": "boundary F"}
+RETRIEVAL_COLUMNS = [f"top{k}" for k in paper.RETRIEVAL_TOP_K] + ["mAP"]
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table: one header row, then ``rows`` (cells are formatted with ``str``)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _folder(folder: str | Path | None) -> Path:
+    """The checkpoint folder to read: ``folder``, else ``settings.checkpoint_dir`` (read at call time)."""
+    return Path(folder) if folder is not None else settings.checkpoint_dir
+
+
+# --- parsing ----------------------------------------------------------------------------------------
+
+def parsing_results(ours: Mapping[str, Mapping], sources: Mapping[str, str] | None = None,
+                    columns: Sequence[str] = paper.METRICS) -> str:
+    """Our rows (label -> metrics dict holding ``columns``, in %) with where each came from, then the
+    paper's best net1 / net2 (Tables 1-2) and its FCN-CRFs (Table 3), which have no boundary F ("-")."""
+    sources = sources or {}
+
+    def paper_row(label: str, values: Sequence[float], source: str) -> list[str]:
+        figures = dict(zip(paper.METRICS, values))
+        return [label, *(f"{figures[c]:.2f}" if c in figures else "-" for c in columns), source]
+
+    rows = [[f"{label} (ours)", *(f"{metrics[c]:.2f}" for c in columns), sources.get(label, "computed now")]
+            for label, metrics in ours.items()]
+    for model in ("net1", "net2"):
+        rate, values = paper.best_parsing_row(model)
+        rows.append(paper_row(f"{model} (paper, Caffe lr {rate:.0e})", values, "paper Tables 1-2 (their split)"))
+    rows += [paper_row(f"net1 + CRF (paper, Caffe lr {rate:.0e})", values, "paper Table 3")
+             for rate, values in paper.CRF_TABLE.items()]
+    return markdown(["model", *(COLUMN_TITLES[c] for c in columns), "source"], rows)
+
+
+def crf_results(results: Mapping[str, Mapping], sources: Mapping[str, str] | None = None) -> str:
+    """FCN and FCN + CRF side by side per model (model -> the dict ``crf-eval`` returns, with ``fcn``
+    and ``crf`` metrics), boundary F included, beside the paper's rows."""
+    sources = sources or {}
+    ours, where = {}, {}
+    for model, result in results.items():
+        for label, metrics in ((model, result["fcn"]), (f"{model} + dense CRF", result["crf"])):
+            ours[label] = metrics
+            where[label] = f"{sources.get(model, 'computed now')}, {result['photos']} photos"
+    return parsing_results(ours, where, (*paper.METRICS, "boundary_f"))
+
+
+def crf_search(search: Mapping, best: int = 5, worst: int = 2) -> str:
+    """The CRF kernel search on the validation split (``<model>.crf.json``): the FCN alone, then the
+    ``best`` settings by mean IU and the ``worst`` ones."""
+    columns = (*paper.METRICS, "boundary_f")
+    runs = sorted(search["runs"], key=lambda run: -run["mean_iu"])
+    shown = runs if len(runs) <= best + worst else runs[:best] + runs[len(runs) - worst:]
+    rows = [["*FCN alone*", "", "", *(f"{search['fcn'][c]:.2f}" for c in columns)]]
+    rows += [[f"{r['bilateral_sxy']:g}", f"{r['bilateral_srgb']:g}", f"{r['bilateral_weight']:g}",
+              *(f"{r[c]:.2f}" for c in columns)] for r in shown]
+    table = markdown(["bilateral sxy", "srgb", "weight", *(COLUMN_TITLES[c] for c in columns)], rows)
+    return (f"The {search['split']} split, {search['photos']} photos, {len(runs)} settings "
+            f"(best {min(best, len(shown))}, worst {len(shown) - min(best, len(shown))}):\n\n{table}")
+
+
+def lr_sweep(sweep: Mapping, model: str) -> str:
+    """One model's learning-rate sweep (``lr_sweep.json``): each Caffe rate, the rate it becomes on a
+    mean loss, our validation metrics (or "diverged"), and the paper's test metrics at that rate."""
+    rows = []
+    for run in (r for r in sweep["runs"] if r["model"] == model):
+        ours = "diverged" if run["diverged"] else " / ".join(f"{run['val_' + m]:.1f}" for m in paper.METRICS)
+        theirs = " / ".join(f"{v:.1f}" for v in paper.PARSING_LR_TABLES[model][run["caffe_lr"]])
+        rows.append([f"Caffe {run['caffe_lr']:.0e}", f"{run['lr']:.4g}", ours, theirs])
+    return markdown([f"**{model}**", "ours: rate on mean loss", "ours: overall / mean acc / mean IU (val, %)",
+                     "paper (test, %)"], rows)
+
+
+def eval_heights(tuned: Mapping, name: str) -> str:
+    """The inference-height search (``<model>.eval_height.json``), the chosen height marked."""
+    rows = [[f"{r['eval_height']}{' (chosen)' if r['eval_height'] == tuned['best'] else ''}",
+             *(f"{r[c]:.2f}" for c in paper.METRICS)] for r in tuned["heights"]]
+    return markdown([f"{name}: height on {tuned['split']}", *(COLUMN_TITLES[c] for c in paper.METRICS)], rows)
+
+
+def parsing_training(runs: Mapping[str, tuple[Sequence[Mapping], int]]) -> str:
+    """Per checkpoint (name -> (training curve, file size in bytes)): epochs, CPU training time,
+    final validation mean IU, size."""
+    rows = [[f"{name}.pt", len(curve), f"{sum(e['seconds'] for e in curve) / 3600:.2f} h (+ validation)",
+             f"{curve[-1]['val_mean_iu']:.2f}", f"{size / 2**20:.1f} MB"] for name, (curve, size) in runs.items()]
+    return markdown(["checkpoint", "epochs", "training wall time (2-core machine, shared)", "final val mean IU",
+                     "size"], rows)
+
+
+# --- hashing and retrieval --------------------------------------------------------------------------
+
+def hashing_tasks(runs: Mapping[str, Mapping], source: str = "computed now") -> str:
+    """Paper Table 4: accuracy per task (name -> the metrics ``python -m clothlib.hashing evaluate``
+    returns) beside always answering the majority value, and the paper's numbers per network.
+    Tasks are the majority baseline's (every task of the consumer-to-shop set); "–" where a network
+    has no head for a task or the paper has no close group."""
+    any_run = next(iter(runs.values()))
+    models = [metrics["model"] for metrics in runs.values()]
+    rows = [[task, _number(any_run["majority"][task]), *(_number(m.get(f"{task}_acc")) for m in runs.values()),
+             " / ".join(_number(paper.HASHING_TASK_TABLE[model].get(task)) for model in models)]
+            for task in any_run["majority"]]
+    table = markdown(["task (test %)", "majority class", *models, "paper: " + " / ".join(models)], rows)
+    return (f"{table}\n\n{any_run['items']} test items, consumer views; {source}. "
+            "The paper's attribute groups differ from ours; the closest are shown.")
+
+
+def hashing_backbones(metrics: Mapping[str, Mapping],
+                      keys: Sequence[str] = ("category_acc", "colour_acc", "fine_category_acc", "pair_acc", "top1",
+                                             "top20")) -> str:
+    """The same network trained on each frozen backbone (backbone -> its ``evaluate`` metrics)."""
+    rows = [[backbone, *(f"{m[k]:.1f}" for k in keys)] for backbone, m in metrics.items()]
+    return markdown(["backbone", *keys], rows)
+
+
+def retrieval_rows(baselines: Mapping | None, runs: Mapping[str, Mapping]) -> dict[str, Mapping]:
+    """Label -> scores (``{"instance": {...}, "similar": {...}}``) in the order the tables show them: the
+    untrained baselines (``evaluate_baselines``' result) if given, then each network's codes (name ->
+    ``evaluate_export``' result, named by checkpoint stem) and, at 48 bits, its float features."""
+    rows = {}
+    if baselines:
+        rows["raw ImageNet backbone features (float, no training)"] = baselines["rows"]["raw_features"]
+        bits_list = sorted({int(key.split("-")[1]) for key in baselines["rows"] if "-" in key})
+        for bits in bits_list:
+            for method in ("LSH", "ITQ"):
+                rows[f"{method} {bits} bits (on the raw features)"] = baselines["rows"][f"{method}-{bits}"]
+    for name, result in runs.items():
+        suffix = " (parsing backbone)" if name.endswith("_parsing") else ""
+        rows[f"{result['model']} {result['bits']} bits{suffix}"] = result["hash"]
+        if result["bits"] == 48:
+            rows[f"{result['model']} float features{suffix}"] = result["float"]
+    return rows
+
+
+def retrieval_results(rows: Mapping[str, Mapping], end_to_end: Mapping | None = None) -> str:
+    """Paper Table 5: top-k and mAP under the instance protocol and the similar-item top-20 per row
+    (:func:`retrieval_rows`), then the paper's rows (their data), then the end-to-end sentence if the
+    result of ``python -m clothlib.retrieval end-to-end`` is given."""
+    table = [[label, *(f"{scores['instance'][c]:.1f}" for c in RETRIEVAL_COLUMNS), f"{scores['similar']['top20']:.1f}"]
+             for label, scores in rows.items()]
+    table += [[f"paper: {name} (their data)", *("–" if v is None else f"{100 * v:.1f}" for v in values), "–", "–"]
+              for name, values in paper.RETRIEVAL_TABLE.items()]
+    text = markdown(["method (instance protocol, %)", *RETRIEVAL_COLUMNS, "similar-item top20"], table)
+    if end_to_end:
+        found = "; ".join(f"{label}: top-20 {end_to_end[key]['top20']:.1f} % with the garment's class found for "
+                          f"{end_to_end[key]['coverage']:.0f} % of items"
+                          for key, label in (("fcn", "FCN"), ("fcn_crf", "FCN-CRF")))
+        text += (f"\n\nEnd to end (queries cut from the parsed photo instead of the ground-truth box, "
+                 f"{end_to_end['hashing']} {end_to_end['bits']} bits): {found} (`checkpoints/end_to_end.test.json`).")
+    return text
+
+
+def retrieval_protocol(rows: Mapping[str, Mapping], protocol: str) -> str:
+    """Every top-k and mAP of one protocol (``"instance"``: the item's own shop view is relevant;
+    ``"similar"``: any shop view of the same category and attributes) for the rows of
+    :func:`retrieval_rows`."""
+    table = [[label, *(f"{scores[protocol][c]:.1f}" for c in RETRIEVAL_COLUMNS)] for label, scores in rows.items()]
+    return markdown([f"{protocol} (%)", *RETRIEVAL_COLUMNS], table)
+
+
+def end_to_end(results: Mapping[str, Mapping], ground_truth: Mapping | None = None) -> str:
+    """Top-k of queries cut from the parsed photo (name -> ``evaluate_end_to_end``'s result, e.g. ``fcn``
+    and ``fcn_crf``) beside the same network's queries cut by the ground-truth box (its instance scores)."""
+    top = [f"top{k}" for k in paper.RETRIEVAL_TOP_K]
+    rows = []
+    if ground_truth:
+        rows.append(["ground truth", ground_truth["queries"], 100, *(f"{ground_truth[c]:.1f}" for c in top)])
+    rows += [[name, r["items"], f"{r['coverage']:.0f}", *(f"{r[c]:.1f}" for c in top)] for name, r in results.items()]
+    return markdown(["query cut from", "items", "class found (%)", *top], rows)
+
+
+def hashing_training(runs: Mapping[str, tuple[Sequence[Mapping], int]]) -> str:
+    """Per checkpoint (name -> (training curve, file size in bytes)): epochs, CPU time, final
+    validation top-20, size."""
+    rows = [[f"{name}.pt", len(curve), f"{sum(e['seconds'] for e in curve) / 60:.1f} min (+ validation)",
+             f"{curve[-1]['val_top20']:.1f}", f"{size / 2**20:.1f} MB"] for name, (curve, size) in runs.items()]
+    return markdown(["checkpoint", "epochs", "training time (2-core machine)", "final val top-20", "size"], rows)
+
+
+# --- the course -------------------------------------------------------------------------------------
+
+def course_map(notebooks: Sequence[tuple[str, str]], budget: Mapping, binder: str | None = None) -> str:
+    """Notebook (file name, title), and the wall time / peak memory ``benchmarks/course_budget.py``
+    measured in each mode. ``binder`` (``OWNER/REPO`` on GitHub) adds a launch badge per notebook;
+    it is an explicit choice, never guessed from the clone, so every clone renders the same table."""
+    def cell(name: str, mode: str) -> str:
+        figures = budget["notebooks"].get(name, {}).get(mode)
+        return f"{figures['seconds']:.0f} s / {figures['peak_mib']} MiB" if figures else "not measured"
+
+    def launch(name: str) -> str:
+        return (f" [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/{binder}/HEAD"
+                f"?labpath=notebooks%2F{name})" if binder else "")
+
+    table = markdown(["notebook", "what it teaches", "fast mode (time / peak memory)", "default mode"],
+                     [[f"[{name}](notebooks/{name}){launch(name)}", title, cell(name, "fast"), cell(name, "default")]
+                      for name, title in notebooks])
+    return (f"{table}\n\nMeasured by `python benchmarks/course_budget.py` on {budget['machine']}. "
+            "Peak memory includes the libraries themselves: importing torch, torchvision and matplotlib alone "
+            f"peaks at {budget['import_baseline_mib']} MiB with the torch build installed there (a CPU-only build "
+            "is smaller).")
+
+
+def reproduce(budget: Mapping, parsing_curves: Mapping[str, Sequence[Mapping]], pseudo_walls: Sequence[float],
+              hashing_walls: Sequence[float]) -> str:
+    """The steps that rebuild every shipped result, with the CPU time each took where it was recorded:
+    the parsing curves (effnet_fcn, then net1 beside net2), the wall times ``/usr/bin/time`` logged for
+    the pseudo-labelling and each hashing training, and the notebooks' default-mode time."""
+    hours = {model: sum(e["seconds"] for e in curve) / 3600 for model, curve in parsing_curves.items()}
+    parsing_hours = hours["effnet_fcn"] + max(hours["net1"], hours["net2"])  # net1 and net2 train side by side
+    notebooks = sum(n["default"]["seconds"] for n in budget["notebooks"].values() if "default" in n)
+    pseudo = (f"{sum(pseudo_walls) / 60:.0f} min (`checkpoints/logs/c2s_pseudo.log`: parsing and CRF over 1,094 "
+              "photos, then the build)" if pseudo_walls else "not recorded")
+    hashing = (f"{sum(hashing_walls) / 60:.0f} min for {len(hashing_walls)} trainings (logs; the first includes the "
+               "backbone features), plus evaluation" if hashing_walls else "not run yet")
+    rows = [["dataset", "`make data` (or `python data_scripts/download_ccp.py`)", "download-bound"],
+            ["parsing networks, inference heights, CRF tuning, LR sweep", f"`{PARSING_SCRIPT}`",
+             f"{parsing_hours:.1f} h of training (curves: effnet_fcn, then net1 beside net2), plus the sweep and "
+             "evaluation"],
+            ["consumer-to-shop set with pseudo-labelled photos", "`python -m clothlib.parsing predict --checkpoint "
+             "checkpoints/effnet_fcn.pt --crf --split tagged --out data/predictions/tagged` then `python "
+             "data_scripts/build_c2s.py --predictions data/predictions/tagged` (the first step of `train_hashing.sh`)",
+             pseudo],
+            ["hashing networks, baselines, end-to-end queries", f"`{TRAIN_SCRIPT}`", hashing],
+            ["every notebook, default mode", "`make course`",
+             f"{notebooks / 60:.0f} min (`benchmarks/course_budget.py`)" if notebooks else "not measured"]]
+    return markdown(["step", "command", "time on the 2-core machine"], rows)
+
+
+# --- the shipped results files ----------------------------------------------------------------------
+
+def shipped_parsing_results(folder: str | Path | None = None) -> str:
+    """:func:`parsing_results` of the shipped parsing checkpoints' test metrics (and their CRF's)."""
+    folder = _folder(folder)
+    ours, sources = {}, {}
+    for model in PARSING_MODELS:
+        metrics = load_json(folder / f"{model}.test.metrics.json",
+                            f"python -m clothlib.parsing evaluate --checkpoint checkpoints/{model}.pt --split test")
+        ours[model] = metrics
+        sources[model] = f"`checkpoints/{model}.test.metrics.json` ({metrics['photos']} test photos)"
+        if model in CRF_MODELS:
+            refined = load_json(folder / f"{model}.test.crf.metrics.json",
+                                f"python -m clothlib.parsing crf-eval --checkpoint checkpoints/{model}.pt --split test")
+            ours[f"{model} + dense CRF"] = refined["crf"]
+            sources[f"{model} + dense CRF"] = (f"`checkpoints/{model}.test.crf.metrics.json` "
+                                               "(CRF tuned on the validation split)")
+    return parsing_results(ours, sources)
+
+
+def _hashing_names() -> list[str]:
+    """The shipped hashing checkpoints' stems, in ``SHIPPED_RUNS`` order."""
+    return [checkpoint_name(*run)[:-3] for run in SHIPPED_RUNS]
+
+
+def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
+    """:func:`hashing_tasks` of the shipped multi-task networks at 48 bits on the ImageNet backbone."""
+    folder = _folder(folder)
+    runs = {name: load_json(folder / f"{name}.test.metrics.json", TRAIN_SCRIPT)
+            for name, (model, bits, backbone) in zip(_hashing_names(), SHIPPED_RUNS)
+            if bits == 48 and backbone == "imagenet" and model != "simnet"}
+    return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
+
+
+def shipped_retrieval_results(folder: str | Path | None = None) -> str:
+    """:func:`retrieval_results` of the shipped baselines, networks and end-to-end queries."""
+    folder = _folder(folder)
+    baselines = load_json(folder / "retrieval_baselines.json", TRAIN_SCRIPT)
+    runs = {name: load_json(folder / f"{name}.test.retrieval.json", TRAIN_SCRIPT) for name in _hashing_names()}
+    return retrieval_results(retrieval_rows(baselines, runs), load_json(folder / "end_to_end.test.json", TRAIN_SCRIPT))
+
+
+def _trained(folder: Path, names: Sequence[str], command: str) -> dict[str, tuple[list, int]]:
+    """Name -> (training curve, checkpoint size in bytes), for checkpoints in ``folder``."""
+    runs = {}
+    for name in names:
+        curve = load_json(folder / f"{name}.curve.json", command)
+        if not (folder / f"{name}.pt").exists():
+            raise FileNotFoundError(f"{folder / name}.pt not found. Make it with `{command}`.")
+        runs[name] = (curve, (folder / f"{name}.pt").stat().st_size)
+    return runs
+
+
+def shipped_parsing_training(folder: str | Path | None = None) -> str:
+    """:func:`parsing_training` of the shipped parsing checkpoints."""
+    return parsing_training(_trained(_folder(folder), PARSING_MODELS, PARSING_SCRIPT))
+
+
+def shipped_hashing_training(folder: str | Path | None = None) -> str:
+    """:func:`hashing_training` of the shipped hashing checkpoints."""
+    return hashing_training(_trained(_folder(folder), _hashing_names(), TRAIN_SCRIPT))
+
+
+def _logged_walls(log: Path) -> list[float]:
+    """The ``wall N s`` lines that ``/usr/bin/time`` wrote into a training script's log."""
+    return [float(match) for match in re.findall(r"^wall ([0-9.]+) s$", log.read_text(), re.M)] if log.exists() else []
+
+
+def shipped_reproduce(budget: Mapping, folder: str | Path | None = None) -> str:
+    """:func:`reproduce` from the shipped parsing curves and training logs (``logs/``) and ``budget``
+    (``benchmarks/results/course_budget.json``)."""
+    folder = _folder(folder)
+    curves = {model: load_json(folder / f"{model}.curve.json", PARSING_SCRIPT) for model in PARSING_MODELS}
+    hashing_walls = [wall for log in sorted((folder / "logs").glob("hash_*.log")) if not log.name.endswith(".test.log")
+                     for wall in _logged_walls(log)]
+    return reproduce(budget, curves, _logged_walls(folder / "logs" / "c2s_pseudo.log"), hashing_walls)

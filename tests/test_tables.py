@@ -1,0 +1,152 @@
+"""clothlib.tables: one builder per results table, on results in memory or on the shipped files."""
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from clothlib import settings, tables
+from clothlib.results import MissingResultError
+
+METRICS = {"overall_acc": 90.0, "mean_acc": 60.0, "mean_iu": 50.0, "boundary_f": 55.5}
+
+
+def scores(top20: float, similar20: float = 70.0) -> dict:
+    instance = {f"top{k}": float(k) for k in (1, 5, 10, 50, 100)} | {"top20": top20, "mAP": 12.0}
+    return {"instance": instance, "similar": dict(instance, top20=similar20)}
+
+
+def test_markdown_has_a_separator_cell_per_column():
+    assert tables.markdown(["a", "b"], [[1, "x"]]) == "| a | b |\n|---|---|\n| 1 | x |"
+
+
+def test_parsing_results_set_ours_beside_the_papers_best_rows():
+    table = tables.parsing_results({"mine": METRICS, "other": METRICS}, {"mine": "here"})
+    lines = table.splitlines()
+    assert lines[0] == "| model | overall acc | mean acc | mean IU | source |"
+    assert lines[2] == "| mine (ours) | 90.00 | 60.00 | 50.00 | here |"
+    assert lines[3] == "| other (ours) | 90.00 | 60.00 | 50.00 | computed now |"
+    assert "| net1 (paper, Caffe lr 1e-06) | 93.19 | 59.70 | 49.95 | paper Tables 1-2 (their split) |" in lines
+    assert "| net1 + CRF (paper, Caffe lr 1e-07) | 93.02 | 61.80 | 47.49 | paper Table 3 |" in lines
+
+
+def test_crf_results_show_fcn_and_crf_with_boundary_f_the_paper_has_none():
+    result = {"photos": 40, "fcn": METRICS, "crf": dict(METRICS, mean_iu=52.25)}
+    lines = tables.crf_results({"effnet_fcn": result}, {"effnet_fcn": "results file"}).splitlines()
+    assert lines[0].endswith("| mean IU | boundary F | source |")
+    assert lines[2] == "| effnet_fcn (ours) | 90.00 | 60.00 | 50.00 | 55.50 | results file, 40 photos |"
+    assert lines[3] == "| effnet_fcn + dense CRF (ours) | 90.00 | 60.00 | 52.25 | 55.50 | results file, 40 photos |"
+    assert "| net2 (paper, Caffe lr 1e-06) | 92.69 | 57.87 | 46.84 | - | paper Tables 1-2 (their split) |" in lines
+
+
+def test_hashing_tasks_have_majority_and_paper_columns_and_dash_a_missing_head():
+    majority = {"category": 21.03, "fine_category": 15.66}
+    runs = {"a": {"model": "catt_net", "items": 9, "majority": majority, "category_acc": 77.2},
+            "b": {"model": "catt3_net", "items": 9, "majority": majority, "category_acc": 76.6,
+                  "fine_category_acc": 50.16}}
+    table = tables.hashing_tasks(runs, "from here")
+    assert table.splitlines()[0] == ("| task (test %) | majority class | catt_net | catt3_net | "
+                                     "paper: catt_net / catt3_net |")
+    assert "| category | 21.0 | 77.2 | 76.6 | 80.5 / 81.9 |" in table
+    assert "| fine_category | 15.7 | – | 50.2 | – / 49.1 |" in table
+    assert "\n\n9 test items, consumer views; from here." in table
+
+
+def test_retrieval_rows_keep_float_features_at_48_bits_and_name_the_parsing_backbone():
+    baselines = {"rows": {"raw_features": scores(30), "LSH-16": scores(9), "ITQ-16": scores(6)}}
+    runs = {"hash_catt3_net_16": {"model": "catt3_net", "bits": 16, "hash": scores(49), "float": scores(70)},
+            "hash_catt3_net_48_parsing": {"model": "catt3_net", "bits": 48, "hash": scores(55), "float": scores(73)}}
+    rows = tables.retrieval_rows(baselines, runs)
+    assert list(rows) == ["raw ImageNet backbone features (float, no training)", "LSH 16 bits (on the raw features)",
+                          "ITQ 16 bits (on the raw features)", "catt3_net 16 bits",
+                          "catt3_net 48 bits (parsing backbone)", "catt3_net float features (parsing backbone)"]
+    assert rows["catt3_net float features (parsing backbone)"]["instance"]["top20"] == 73
+
+
+def test_retrieval_results_end_with_the_papers_rows_in_percent():
+    text = tables.retrieval_results({"mine": scores(55.31, 73.71)})
+    assert "| mine | 1.0 | 5.0 | 10.0 | 55.3 | 50.0 | 100.0 | 12.0 | 73.7 |" in text
+    assert "| paper: WTBI (their data) | 3.2 | 4.3 | 4.9 | 6.3 | 8.9 | – | – | – |" in text
+    assert "End to end" not in text
+    end_to_end = {"hashing": "catt3_net", "bits": 48, "fcn": {"top20": 42.28, "coverage": 86.7},
+                  "fcn_crf": {"top20": 41.84, "coverage": 81.49}}
+    assert "FCN-CRF: top-20 41.8 % with the garment's class found for 81 % of items" in \
+        tables.retrieval_results({"mine": scores(55)}, end_to_end)
+
+
+def test_retrieval_protocol_shows_the_chosen_protocol():
+    table = tables.retrieval_protocol({"mine": scores(55.0, 73.0)}, "similar")
+    assert table.splitlines()[0].startswith("| similar (%) | top1 |") and "| 73.0 |" in table
+
+
+def test_course_map_has_binder_badges_only_for_an_explicit_repository():
+    budget = {"machine": "a test box", "import_baseline_mib": 700,
+              "notebooks": {"00_setup.ipynb": {"fast": {"seconds": 5.5, "peak_mib": 674}}}}
+    plain = tables.course_map([("00_setup.ipynb", "Setup check")], budget)
+    assert "| [00_setup.ipynb](notebooks/00_setup.ipynb) | Setup check | 6 s / 674 MiB | not measured |" in plain
+    assert "mybinder" not in plain and "on a test box" in plain
+    badged = tables.course_map([("00_setup.ipynb", "Setup check")], budget, binder="me/course")
+    assert "https://mybinder.org/v2/gh/me/course/HEAD?labpath=notebooks%2F00_setup.ipynb" in badged
+
+
+def test_reproduce_counts_net1_and_net2_once_they_train_side_by_side():
+    hour = [{"seconds": 3600.0}]
+    table = tables.reproduce({"notebooks": {}}, {"effnet_fcn": hour, "net1": hour * 2, "net2": hour}, [600.0], [])
+    assert "3.0 h of training" in table and "10 min (`checkpoints/logs/c2s_pseudo.log`" in table
+    assert "| `bash checkpoints/train_hashing.sh` | not run yet |" in table
+
+
+def test_lr_sweep_sets_each_rate_beside_the_papers_and_marks_divergence():
+    sweep = {"runs": [{"model": "net1", "caffe_lr": 1e-5, "lr": 3.6, "diverged": True},
+                      {"model": "net1", "caffe_lr": 1e-6, "lr": 0.36, "diverged": False, "val_overall_acc": 80.0,
+                       "val_mean_acc": 20.0, "val_mean_iu": 15.0},
+                      {"model": "net2", "caffe_lr": 1e-6, "lr": 0.36, "diverged": True}]}
+    lines = tables.lr_sweep(sweep, "net1").splitlines()
+    assert lines[2:] == ["| Caffe 1e-05 | 3.6 | diverged | 80.0 / 14.0 / 9.5 |",
+                         "| Caffe 1e-06 | 0.36 | 80.0 / 20.0 / 15.0 | 93.2 / 59.7 / 50.0 |"]
+
+
+def test_crf_search_shows_the_fcn_then_the_best_and_worst_settings():
+    runs = [dict(METRICS, bilateral_sxy=float(i), bilateral_srgb=5.0, bilateral_weight=3.0, mean_iu=float(i))
+            for i in range(10)]
+    text = tables.crf_search({"split": "val", "photos": 100, "fcn": METRICS, "runs": runs}, best=2, worst=1)
+    lines = text.splitlines()
+    assert lines[0] == "The val split, 100 photos, 10 settings (best 2, worst 1):"
+    assert [line.split(" | ")[0] for line in lines[4:]] == ["| *FCN alone*", "| 9", "| 8", "| 0"]
+
+
+def test_eval_heights_mark_the_chosen_height():
+    tuned = {"split": "val", "best": 640, "heights": [dict(METRICS, eval_height=h) for h in (416, 640)]}
+    assert "| 640 (chosen) | 90.00 | 60.00 | 50.00 |" in tables.eval_heights(tuned, "net1")
+
+
+def test_end_to_end_sets_parsed_queries_beside_ground_truth_boxes():
+    truth = {"queries": 913} | {f"top{k}": 50.0 for k in (1, 5, 10, 20, 50, 100)}
+    table = tables.end_to_end({"fcn": dict(truth, items=913, coverage=86.7)}, truth)
+    assert "| ground truth | 913 | 100 | 50.0 |" in table and "| fcn | 913 | 87 | 50.0 |" in table
+
+
+def test_shipped_tables_read_the_settings_checkpoint_folder(tmp_path, monkeypatch):
+    for path in settings.checkpoint_dir.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    metrics = json.loads((tmp_path / "net2.test.metrics.json").read_text())
+    (tmp_path / "net2.test.metrics.json").write_text(json.dumps(dict(metrics, mean_iu=12.5)))
+    monkeypatch.setattr(tables, "settings", dataclasses.replace(settings, checkpoint_dir=tmp_path))
+    row = next(line for line in tables.shipped_parsing_results().splitlines() if line.startswith("| net2 (ours) |"))
+    assert row.split(" | ")[3] == "12.50"
+
+
+def test_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
+    with pytest.raises(MissingResultError, match="python -m clothlib.parsing evaluate --checkpoint checkpoints/"):
+        tables.shipped_parsing_results(tmp_path)
+    with pytest.raises(MissingResultError, match="bash checkpoints/train_hashing.sh"):
+        tables.shipped_retrieval_results(tmp_path)
+    (tmp_path / "effnet_fcn.curve.json").write_text("[]")
+    with pytest.raises(FileNotFoundError, match="effnet_fcn.pt not found. Make it with `bash checkpoints/train_p"):
+        tables.shipped_parsing_training(tmp_path)
+
+
+def test_shipped_tables_cover_every_shipped_hashing_run():
+    training = tables.shipped_hashing_training()
+    assert training.count("| hash_") == 8 and "| hash_catt3_net_48_parsing.pt | " in training
+    assert tables.shipped_retrieval_results().count(" bits") >= 8

@@ -1,0 +1,119 @@
+"""Regenerate the generated sections of README.md and checkpoints/README.md from the results files, so
+no number there is typed by hand.
+
+    python tools/render_readme.py            # rewrite every generated section (make readme)
+    python tools/render_readme.py --check    # print a diff and exit 1 if a document is stale (tests, CI)
+
+A section sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``; ``clothlib.tables`` builds
+its table from the checkpoint folder (``settings.checkpoint_dir``: ``CLOTHLIB_CHECKPOINTS`` or the
+repository's ``checkpoints/``) and ``benchmarks/results/``.
+
+Binder launch badges in the course map come from ``[tool.clothlib.readme] binder = "OWNER/REPO"`` in
+pyproject.toml (empty: no badges) and never from the clone's git remotes: a fork renders the README its
+origin committed, so ``make test`` passes in every clone.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from clothlib import settings, tables
+from clothlib.io import atomic_write
+from clothlib.results import load_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def notebook_title(path: Path) -> str:
+    """The first markdown heading of a notebook, without its "NN ·" prefix."""
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] == "markdown":
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            for line in source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].split("·", 1)[-1].strip()
+    return path.stem
+
+
+def binder_repository(root: Path) -> str | None:
+    """``OWNER/REPO`` from pyproject.toml's ``[tool.clothlib.readme] binder``, or None."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    return config.get("tool", {}).get("clothlib", {}).get("readme", {}).get("binder") or None
+
+
+def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[], str]]]:
+    """Section name -> (the document holding it, the function that builds it)."""
+    readme, checkpoints_readme = root / "README.md", root / "checkpoints" / "README.md"
+
+    def budget() -> dict:
+        return load_json(root / "benchmarks" / "results" / "course_budget.json", "python benchmarks/course_budget.py")
+
+    def course_map() -> str:
+        notebooks = [(path.name, notebook_title(path)) for path in sorted((root / "notebooks").glob("*.ipynb"))]
+        return tables.course_map(notebooks, budget(), binder_repository(root))
+
+    return {
+        "course-map": (readme, course_map),
+        "parsing-results": (readme, lambda: tables.shipped_parsing_results(checkpoints)),
+        "parsing-training": (checkpoints_readme, lambda: tables.shipped_parsing_training(checkpoints)),
+        "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
+        "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints)),
+        "hashing-training": (checkpoints_readme, lambda: tables.shipped_hashing_training(checkpoints)),
+        "reproduce": (readme, lambda: tables.shipped_reproduce(budget(), checkpoints)),
+    }
+
+
+def render(text: str, makers: Mapping[str, Callable[[], str]]) -> str:
+    """``text`` with each named section's body replaced by what its maker returns."""
+    for name, make in makers.items():
+        match = re.search(rf"<!-- begin: {name} -->(.*?)<!-- end: {name} -->", text, re.S)
+        if not match:
+            raise ValueError(f"no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' section to fill")
+        text = text[:match.start(1)] + f"\n{make()}\n" + text[match.end(1):]
+    return text
+
+
+def rendered(root: Path, checkpoints: Path) -> dict[Path, tuple[str, str]]:
+    """Document -> (its text now, its text rendered)."""
+    documents: dict[Path, dict[str, Callable[[], str]]] = {}
+    for name, (path, make) in sections(root, checkpoints).items():
+        documents.setdefault(path, {})[name] = make
+    return {path: (path.read_text(), render(path.read_text(), makers)) for path, makers in documents.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; show a diff and fail if stale")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this script's)")
+    parser.add_argument("--checkpoints", type=Path, default=settings.checkpoint_dir,
+                        help=f"the results files (default: {settings.checkpoint_dir})")
+    args = parser.parse_args(argv)
+    stale = 0
+    for path, (now, new) in rendered(args.root.resolve(), args.checkpoints.resolve()).items():
+        if now == new:
+            print(f"{path}: up to date")
+        elif args.check:
+            stale += 1
+            sys.stdout.writelines(difflib.unified_diff(now.splitlines(True), new.splitlines(True), str(path),
+                                                       f"{path} (rendered)"))
+        else:
+            with atomic_write(path) as f:
+                f.write(new)
+            print(f"{path}: updated")
+    if stale:
+        print(f"{stale} document(s) stale: run `python tools/render_readme.py`")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
