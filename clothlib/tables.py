@@ -5,7 +5,8 @@ has one layout and one set of paper columns wherever it is shown.
 Builders take results in memory, exactly as the evaluation functions return them and the command
 lines save them; ``shipped_*`` helpers read those files from ``settings.checkpoint_dir`` (or a given
 folder) through :func:`clothlib.results.load_json`, so a missing file is an error naming the command
-that writes it. Every function returns a Markdown string (``IPython.display.Markdown(...)`` shows it).
+that writes it. Every function returns a Markdown string (``IPython.display.Markdown(...)`` shows it);
+``markdown(header, rows)`` is the one formatter, for any other table a notebook shows.
 
 Parsing (notebooks 02, 03)
     parsing_results(ours, sources)    label -> metrics dict (overall_acc, mean_acc, mean_iu), beside the
@@ -56,8 +57,8 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
-def _number(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
 
 
 def _folder(folder: str | Path | None) -> Path:
