@@ -11,16 +11,16 @@ Probabilities come from ``checkpoints/effnet_fcn.pt`` when it exists, else from 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+from functools import partial
 
 import numpy as np
 
 from clothlib.config import settings
 from clothlib.data import NUM_CLASSES, load_split, read_photo
-from clothlib.io import atomic_write
+from clothlib.parsing import CRFParams, dense_crf, load_checkpoint, predict_scores
+from clothlib.results import save_json
 from clothlib.timing import best_of
-from clothlib.parsing.crf import CRFParams, dense_crf
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "crf_speed.json")
 CHECKPOINT = settings.checkpoint_dir / "effnet_fcn.pt"
@@ -29,8 +29,6 @@ CHECKPOINT = settings.checkpoint_dir / "effnet_fcn.pt"
 def probabilities(photo: np.ndarray) -> tuple[np.ndarray, str]:
     """The network's probabilities for ``photo`` if a checkpoint exists, else a random map."""
     if CHECKPOINT.exists():
-        from clothlib.parsing import load_checkpoint, predict_scores
-
         model, config, _ = load_checkpoint(CHECKPOINT)
         return predict_scores(model, photo, config.eval_height).numpy(), CHECKPOINT.name
     logits = np.random.default_rng(0).normal(size=(NUM_CLASSES, *photo.shape[:2])).astype(np.float32)
@@ -60,7 +58,7 @@ def main() -> None:
     for scale in scales:
         for n_iterations in iterations:
             params = CRFParams(iterations=n_iterations, scale=scale)
-            seconds, cpu_per_wall = best_of(lambda: dense_crf(photo, probs, params), repeats)
+            seconds, cpu_per_wall = best_of(partial(dense_crf, photo, probs, params), repeats)
             row = {"scale": scale, "crf_width": round(width * scale), "crf_height": round(height * scale),
                    "iterations": n_iterations, "seconds_per_photo": round(seconds, 3),
                    "cpu_per_wall": round(cpu_per_wall, 2)}
@@ -68,11 +66,10 @@ def main() -> None:
             print(f"{scale:>6.2f} {row['crf_width']:>4} x {row['crf_height']:<4} {n_iterations:>10} "
                   f"{seconds:>8.2f} {cpu_per_wall:>8.2f}", flush=True)
     if out:
-        with atomic_write(out) as f:
-            json.dump({"photo": photo_id, "width": width, "height": height, "classes": len(probs),
-                       "probabilities": source, "threads": 1, "repeats": repeats,
-                       "params": CRFParams().to_dict(), "rows": rows}, f, indent=1)
-        print(f"wrote {out}")
+        saved = save_json(out, {"photo": photo_id, "width": width, "height": height, "classes": len(probs),
+                                "probabilities": source, "threads": 1, "repeats": repeats,
+                                "params": CRFParams().to_dict(), "rows": rows})
+        print(f"wrote {saved}")
 
 
 if __name__ == "__main__":

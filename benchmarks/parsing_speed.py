@@ -11,17 +11,16 @@ of ``ParsingConfig`` are timed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+from functools import partial
 
 import torch
 
 from clothlib import settings
 from clothlib.data import load_split, read_photo
-from clothlib.io import atomic_write
+from clothlib.parsing import MODELS, ParsingConfig, load_checkpoint, make_model, predict_scores
+from clothlib.results import save_json
 from clothlib.timing import best_of
-from clothlib.parsing import MODELS, ParsingConfig, predict_scores
-from clothlib.parsing.train import load_checkpoint, make_model
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "parsing_speed.json")
 
@@ -32,6 +31,34 @@ def shipped_config(name: str) -> ParsingConfig:
     return load_checkpoint(path)[1] if path.exists() else ParsingConfig(model=name)
 
 
+def measure(name: str, photos: list, repeats: int) -> dict:
+    """One model's inference time (at its height and at full height) and training throughput."""
+    config = shipped_config(name)
+    model = make_model(config, pretrained=False)
+
+    def infer(height):
+        return [predict_scores(model, photo, height) for photo in photos]
+
+    infer_ms = {height: 1000 * best_of(partial(infer, height), repeats)[0] / len(photos)
+                for height in (config.eval_height, None)}
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.randn(config.batch_size, 3, *config.crop)
+    y = torch.randint(0, 13, (config.batch_size, *config.crop))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    images_per_s = config.batch_size / best_of(step, max(2, repeats // 2))[0]
+    return {"model": name, "params": sum(p.numel() for p in model.parameters()),
+            "infer_ms_eval_height": round(infer_ms[config.eval_height], 1), "infer_ms_full": round(infer_ms[None], 1),
+            "train_images_per_s": round(images_per_s, 2), "eval_height": config.eval_height,
+            "train_crop": list(config.crop), "threads": torch.get_num_threads()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -39,34 +66,15 @@ def main() -> None:
     photos = [read_photo(i) for i in load_split("test")[:3]]
     rows = []
     print(f"torch threads: {torch.get_num_threads()}, photo {photos[0].shape[1]} x ~{photos[0].shape[0]} px")
-    print(f"{'model':<11} {'params':>9} {'height':>7} {'ms/photo':>9} {'ms/photo @full':>15} {'train img/s':>12} {'crop':>9}")
+    print(f"{'model':<11} {'params':>9} {'height':>7} {'ms/photo':>9} {'ms/photo @full':>15} {'train img/s':>12} "
+          f"{'crop':>9}")
     for name in MODELS:
-        config = shipped_config(name)
-        model = make_model(config, pretrained=False)
-        infer = {height: 1000 * best_of(lambda: [predict_scores(model, p, height) for p in photos], args.repeats)[0] / len(photos)
-                 for height in (config.eval_height, None)}
-        model.train()
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        x = torch.randn(config.batch_size, 3, *config.crop)
-        y = torch.randint(0, 13, (config.batch_size, *config.crop))
-
-        def step():
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        images_per_s = config.batch_size / best_of(step, max(2, args.repeats // 2))[0]
-        row = {"model": name, "params": sum(p.numel() for p in model.parameters()),
-               "infer_ms_eval_height": round(infer[config.eval_height], 1), "infer_ms_full": round(infer[None], 1),
-               "train_images_per_s": round(images_per_s, 2), "eval_height": config.eval_height,
-               "train_crop": list(config.crop), "threads": torch.get_num_threads()}
+        row = measure(name, photos, args.repeats)
         rows.append(row)
-        print(f"{name:<11} {row['params']:>9,} {config.eval_height:>7} {row['infer_ms_eval_height']:>9.0f} "
-              f"{row['infer_ms_full']:>15.0f} {row['train_images_per_s']:>12.1f} {'x'.join(map(str, config.crop)):>9}", flush=True)
-    with atomic_write(RESULTS) as f:
-        json.dump(rows, f, indent=1)
-    print(f"wrote {RESULTS}")
+        print(f"{name:<11} {row['params']:>9,} {row['eval_height']:>7} {row['infer_ms_eval_height']:>9.0f} "
+              f"{row['infer_ms_full']:>15.0f} {row['train_images_per_s']:>12.1f} "
+              f"{'x'.join(map(str, row['train_crop'])):>9}", flush=True)
+    print(f"wrote {save_json(RESULTS, rows)}")
 
 
 if __name__ == "__main__":

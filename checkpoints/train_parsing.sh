@@ -3,8 +3,9 @@
 # effnet_fcn, its inference height (chosen on the validation split) and its CRF tuning; the
 # learning-rate sweep (paper Tables 1-2) for net1 and net2; net1 and net2 side by side (one core
 # each), at the rate the sweep found best for the two on the validation split; the CRF tuning of net1;
-# finally the test-split metrics of every model with and without the CRF, and the generated tables.
-# Interrupted runs resume where they stopped.
+# finally the test-split metrics of every model with and without the CRF (per photo too), and the
+# generated tables. The library computes; each `python -m clothlib.parsing` command saves what it
+# computed (see checkpoints/README.md for which file each writes). Interrupted runs resume where they stopped.
 #   bash checkpoints/train_parsing.sh [--commit]     (--commit: commit the results it wrote)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ PY=${PY:-.venv/bin/python}
 LOGS=checkpoints/logs
 mkdir -p "$LOGS"
 export TQDM_DISABLE=1 PYTHONUNBUFFERED=1
+unset CLOTHLIB_FAST  # whole splits: the commands save results beside a checkpoint only for a whole split
 
 train() {  # train MODEL [flags...]: skip if the released checkpoint already exists
   local name=$1; shift
@@ -24,7 +26,7 @@ best_lr() {  # one rate for net1 and net2: the best validation mean IU of the sw
 print(best_rate(json.load(open("checkpoints/lr_sweep.json"))["runs"]))'
 }
 
-tune_height() {  # choose the inference height of MODEL on the validation split (skip if done)
+tune_height() {  # choose the inference height of MODEL on the validation split and re-release it (skip if done)
   [ -f "checkpoints/$1.eval_height.json" ] && return 0
   "$PY" -m clothlib.parsing tune-height --checkpoint "checkpoints/$1.pt" >"$LOGS/$1.tune_height.log" 2>&1
 }

@@ -3,8 +3,15 @@ import pytest
 
 pytest.importorskip("pydensecrf")
 
-from clothlib.parsing.crf import (CRFParams, bilateral_kernel_at, dense_crf, mean_field, pairwise_weights, refine,
-                                  refine_split)
+from clothlib.parsing.crf import (
+    CRFParams,
+    bilateral_kernel_at,
+    dense_crf,
+    mean_field,
+    pairwise_weights,
+    refine,
+    refine_split,
+)
 
 # A weak, local CRF whose marginals stay soft: the honest comparison (strong defaults saturate to one-hot).
 LOCAL = CRFParams(gaussian_sxy=2, gaussian_weight=1, bilateral_sxy=10, bilateral_weight=2)
@@ -20,7 +27,7 @@ def two_regions(seed=0, height=24, width=32, noise=1.0):
     truth = np.zeros((height, width), np.int64)
     truth[:, width // 2:] = 1
     logits = rng.normal(0, noise, (3, height, width))
-    logits[truth, *np.indices(truth.shape)] += 1.0
+    logits[(truth, *np.indices(truth.shape))] += 1.0
     probs = np.exp(logits) / np.exp(logits).sum(0)
     return image, probs.astype(np.float32), truth
 

@@ -4,28 +4,51 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clothlib.data import read_class_mask
-from clothlib.parsing import CRFParams, evaluate_crf, search_crf, tuned_crf_params
+from clothlib.data import load_split, read_class_mask
+from clothlib.parsing import (
+    CRFParams,
+    ParsingConfig,
+    SplitScore,
+    crf_search,
+    evaluate_crf,
+    make_model,
+    release,
+    search_crf,
+    tuned_crf_params,
+)
+from clothlib.parsing import __main__ as cli
 from clothlib.parsing.__main__ import main
-from clothlib.parsing.train import ParsingConfig, make_model, release
+from clothlib.results import MissingResultError, save_json
 
 
 @pytest.fixture()
 def tiny_checkpoint(tmp_path, ccp_root):
+    """An untrained tiny net1 released alone in a folder (so a test sees every file written beside it)."""
     config = ParsingConfig(model="net1", width=0.125, eval_height=96)
-    model = make_model(config).eval()
-    path = tmp_path / "tiny.pt"
-    release(model, config, [], path)
+    path = tmp_path / "checkpoints" / "tiny.pt"
+    path.parent.mkdir()
+    release(make_model(config).eval(), config, [], path)
     return path
 
 
-def test_search_stores_the_best_setting_and_predict_uses_it(tiny_checkpoint, tmp_path):
+def test_search_returns_the_best_setting_and_writes_nothing(tiny_checkpoint):
     grid = {"bilateral_sxy": (20.0, 40.0), "bilateral_srgb": (10.0,), "bilateral_weight": (5.0,)}
+    before = sorted(tiny_checkpoint.parent.iterdir())
     result = search_crf(tiny_checkpoint, "val", grid=grid, scale=0.25, max_photos=2, workers=1, progress=False)
-    assert len(result["runs"]) == 2 and result["split"] == "val"
-    best = tuned_crf_params(tiny_checkpoint)
+    assert sorted(tiny_checkpoint.parent.iterdir()) == before
+    assert len(result["runs"]) == 2 and result["split"] == "val" and result["photos"] == 2
+    best = CRFParams.from_dict(result["best"])
     assert best.bilateral_sxy in (20.0, 40.0) and best.scale == 0.25
-    assert json.loads(tiny_checkpoint.with_suffix(".crf.json").read_text())["best"] == best.to_dict()
+    assert result["best"] == CRFParams.from_dict(max(result["runs"], key=lambda r: r["mean_iu"])).to_dict()
+
+
+def test_the_command_line_saves_the_search_and_predict_uses_it(tiny_checkpoint, tmp_path):
+    crf_file = crf_search.crf_file(tiny_checkpoint)
+    main(["crf-search", "--checkpoint", str(tiny_checkpoint), "--max-photos", "1", "--workers", "1"])
+    assert not crf_file.exists(), "a search on a subset is not saved as the checkpoint's tuning"
+    main(["crf-search", "--checkpoint", str(tiny_checkpoint), "--max-photos", "1", "--workers", "1",
+          "--out", str(crf_file)])
+    assert tuned_crf_params(tiny_checkpoint).to_dict() == json.loads(crf_file.read_text())["best"]
 
     out = tmp_path / "pred"
     main(["predict", "--checkpoint", str(tiny_checkpoint), "--split", "test", "--out", str(out),
@@ -36,29 +59,40 @@ def test_search_stores_the_best_setting_and_predict_uses_it(tiny_checkpoint, tmp
         assert np.asarray(Image.open(png)).shape == read_class_mask(png.stem).shape
 
 
-def test_evaluate_crf_reports_fcn_and_crf_side_by_side(tiny_checkpoint):
+def test_evaluate_crf_reports_fcn_and_crf_side_by_side_per_photo_too(tiny_checkpoint):
+    before = sorted(tiny_checkpoint.parent.iterdir())
     result = evaluate_crf(tiny_checkpoint, "test", params=CRFParams(scale=0.25, iterations=2), max_photos=2,
                           workers=1, progress=False)
+    assert sorted(tiny_checkpoint.parent.iterdir()) == before, "evaluators return results, the CLI saves them"
+    ids = load_split("test")[:2]
     for name in ("fcn", "crf"):
         assert 0 <= result[name]["mean_iu"] <= 100 and "boundary_f" in result[name]
-    assert not tiny_checkpoint.with_suffix(".test.crf.metrics.json").exists(), "a subset is never saved as the split"
+        assert list(result[name]["per_photo"]) == ids
+        again = SplitScore.of_photos(result[name], ids).summary()
+        assert (again["mean_iu"], again["boundary_f"]) == (result[name]["mean_iu"], result[name]["boundary_f"])
+    one = SplitScore.of_photos(result["crf"], ids[:1]).summary()
+    assert one["confusion_matrix"] == result["crf"]["per_photo"][ids[0]]["confusion"]
 
 
 def test_untuned_checkpoint_says_how_to_tune(tiny_checkpoint):
-    with pytest.raises(FileNotFoundError, match="crf-search"):
+    with pytest.raises(MissingResultError, match="crf-search"):
         tuned_crf_params(tiny_checkpoint)
 
 
-def test_whole_split_metrics_are_saved_only_when_asked(tiny_checkpoint, monkeypatch):
-    import clothlib.parsing.crf_search as crf_search
+def test_whole_split_metrics_are_saved_only_by_the_command_line(tiny_checkpoint, monkeypatch):
+    def two_photos(split, max_photos=None):
+        return load_split(split)[:2][:max_photos]
 
-    two_photos = crf_search.load_split("test")[:2]
-    monkeypatch.setattr(crf_search, "load_split", lambda split, max_photos=None: two_photos[:max_photos])
-    params = CRFParams(scale=0.25, iterations=2)
+    for module in (crf_search, cli):
+        monkeypatch.setattr(module, "load_split", two_photos)
+    save_json(crf_search.crf_file(tiny_checkpoint), {"best": CRFParams(scale=0.25, iterations=2).to_dict()})
     saved = tiny_checkpoint.with_suffix(".test.crf.metrics.json")
-    evaluate_crf(tiny_checkpoint, "test", params=params, workers=1, progress=False)
+    result = evaluate_crf(tiny_checkpoint, "test", workers=1, progress=False)
     assert not saved.exists(), "a notebook recomputing the metrics must not replace the shipped file"
-    result = evaluate_crf(tiny_checkpoint, "test", params=params, workers=1, progress=False, save=True)
+    main(["crf-eval", "--checkpoint", str(tiny_checkpoint), "--max-photos", "1", "--workers", "1"])
+    assert not saved.exists(), "a subset's numbers are never saved as the split's"
+    main(["crf-eval", "--checkpoint", str(tiny_checkpoint), "--workers", "1"])
     written = json.loads(saved.read_text())["crf"]
     assert written["confusion_matrix"] == result["crf"]["confusion_matrix"]
+    assert written["per_photo"] == result["crf"]["per_photo"]
     assert written["mean_iu"] == pytest.approx(result["crf"]["mean_iu"])

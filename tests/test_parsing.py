@@ -1,16 +1,36 @@
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from clothlib.data import CLASSES, read_class_mask
-from clothlib.data import read_photo
-from clothlib.parsing import MODELS, ParsingConfig, build_model, load_checkpoint, predict_scores, train
+from clothlib import harness
+from clothlib.data import CLASSES, load_split, read_class_mask, read_photo
+from clothlib.harness import MissingCheckpointError
+from clothlib.parsing import (
+    MODELS,
+    ParsingConfig,
+    SplitScore,
+    build_model,
+    checkpoints,
+    evaluate,
+    evaluate_checkpoint,
+    evaluation,
+    load_checkpoint,
+    load_or_train,
+    make_model,
+    predict_scores,
+    release,
+    sweep,
+    train,
+    tune_eval_height,
+)
+from clothlib.parsing import __main__ as cli
 from clothlib.parsing.__main__ import main
 from clothlib.parsing.models import _bilinear_kernel
-from clothlib.parsing.train import make_model, release
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -72,8 +92,45 @@ def test_train_writes_a_self_describing_checkpoint_and_curve(tmp_path, ccp_root)
 
 
 def test_missing_checkpoint_says_how_to_train(tmp_path):
-    with pytest.raises(FileNotFoundError, match="clothlib.parsing train"):
+    with pytest.raises(MissingCheckpointError, match="clothlib.parsing train"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+@pytest.fixture
+def no_checkpoints(tmp_path, monkeypatch):
+    """An empty checkpoint folder (as a non-editable install finds) and an empty cache; returns the
+    paths that opted-in trainings were asked to write (they release an untrained tiny model)."""
+    empty = dataclasses.replace(checkpoints.settings, checkpoint_dir=tmp_path / "ck")
+    monkeypatch.setattr(checkpoints, "settings", empty)
+    monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
+    trained = []
+
+    def fake_train(config, out):
+        trained.append(Path(out))
+        return release(make_model(config, pretrained=False), config, [], out)
+
+    monkeypatch.setattr(checkpoints, "train", fake_train)
+    return trained
+
+
+def test_a_missing_shipped_checkpoint_is_an_error_naming_the_command_not_a_training(no_checkpoints, tmp_path):
+    with pytest.raises(MissingCheckpointError, match="bash checkpoints/train_parsing.sh") as err:
+        load_or_train(ParsingConfig(model="net1"))
+    assert "python -m clothlib.parsing train --model net1" in str(err.value)
+    assert not no_checkpoints and not (tmp_path / "cache").exists()
+
+
+def test_fast_and_default_fallbacks_never_share_a_cache_file(no_checkpoints):
+    """The bug this pins: a fallback cached under the bare model name, shared by fast and default mode."""
+    fast = ParsingConfig(model="net1", width=0.125, epochs=1, max_photos=8)
+    default = ParsingConfig(model="net1", width=0.125)
+    _, fast_loaded, _ = load_or_train(fast, train_if_missing=True)
+    _, default_loaded, checkpoint = load_or_train(default, train_if_missing=True)
+    assert len(no_checkpoints) == 2 and no_checkpoints[0] != no_checkpoints[1], "default mode reused the fast run"
+    assert (fast_loaded, default_loaded) == (fast, default)
+    assert checkpoint["path"] == harness.cached_run_path("net1", default)
+    load_or_train(default)  # the opted-in run is found again without asking to train
+    assert len(no_checkpoints) == 2
 
 
 def test_caffe_rates_translate_by_pixels_per_batch():
@@ -83,11 +140,13 @@ def test_caffe_rates_translate_by_pixels_per_batch():
     assert mean_loss_rate(1e-6, config) == pytest.approx(1e-4)
 
 
+SWEEP_FLAGS = ["--epochs", "1", "--batch-size", "2", "--crop", "64", "48", "--base-height", "96", "--eval-height", "96",
+               "--workers", "0", "--max-photos", "2", "--width", "0.125"]
+
+
 def test_sweep_writes_one_row_per_model_and_rate(tmp_path, ccp_root):
     out = tmp_path / "sweep.json"
-    main(["sweep", "--models", "net1", "--epochs", "1", "--batch-size", "2", "--crop", "64", "48",
-          "--base-height", "96", "--eval-height", "96", "--workers", "0", "--max-photos", "2",
-          "--width", "0.125", "--out", str(out)])
+    main(["sweep", "--models", "net1", *SWEEP_FLAGS, "--out", str(out)])
     runs = json.loads(out.read_text())["runs"]
     assert [r["caffe_lr"] for r in runs] == [1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
     assert runs[0]["lr"] == pytest.approx(1e-5 * 2 * 64 * 48)
@@ -95,37 +154,93 @@ def test_sweep_writes_one_row_per_model_and_rate(tmp_path, ccp_root):
 
 
 def test_an_interrupted_sweep_keeps_its_finished_runs(tmp_path, ccp_root, monkeypatch):
-    from clothlib.parsing import sweep
-
     calls = []
     real_train = sweep.train
-    monkeypatch.setattr(sweep, "train", lambda config, path, progress: calls.append(config.lr) or real_train(config, path, progress))
-    base = _tiny_config(epochs=1, max_photos=2, model="net1")
+
+    def train_interrupted_once(config, path, progress):
+        calls.append(config.lr)
+        if len(calls) == 2:  # the first command is stopped during its second run
+            raise KeyboardInterrupt
+        return real_train(config, path, progress)
+
+    monkeypatch.setattr(sweep, "train", train_interrupted_once)
     out = tmp_path / "sweep.json"
-    sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6,))
+    command = ["sweep", "--models", "net1", "--caffe-rates", "1e-6", "1e-7", *SWEEP_FLAGS, "--out", str(out)]
+    with pytest.raises(KeyboardInterrupt):
+        main(command)
     first = json.loads(out.read_text())["runs"]
-    rows = sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6, 1e-7))
-    assert len(calls) == 2, "the finished 1e-6 run is not trained again"
-    assert rows[0] == first[0] and [r["caffe_lr"] for r in rows] == [1e-6, 1e-7]
+    assert [r["caffe_lr"] for r in first] == [1e-6]
+    main(command)
+    runs = json.loads(out.read_text())["runs"]
+    assert len(calls) == 3 and calls[2] == calls[1], "the finished 1e-6 run is not trained again"
+    assert runs[0] == first[0] and [r["caffe_lr"] for r in runs] == [1e-6, 1e-7]
 
 
 def test_parallel_sweeps_of_two_models_share_one_file(tmp_path, ccp_root, monkeypatch):
-    from clothlib.parsing import sweep
-
-    base = _tiny_config(epochs=1, max_photos=2, model="net1")
     out = tmp_path / "sweep.json"
+    command = ["--caffe-rates", "1e-6", *SWEEP_FLAGS, "--out", str(out)]
     real_train = sweep.train
 
     def train_while_net2_finishes(config, path, progress):
         if config.model == "net1":  # net2's sweep, in another process, writes while net1 trains
             monkeypatch.setattr(sweep, "train", real_train)
-            sweep.lr_sweep(["net2"], base, out, caffe_rates=(1e-6,))
+            main(["sweep", "--models", "net2", *command])
         return real_train(config, path, progress)
 
     monkeypatch.setattr(sweep, "train", train_while_net2_finishes)
-    rows = sweep.lr_sweep(["net1"], base, out, caffe_rates=(1e-6,))
-    assert [r["model"] for r in rows] == ["net1"]
+    main(["sweep", "--models", "net1", *command])
     assert sorted(r["model"] for r in json.loads(out.read_text())["runs"]) == ["net1", "net2"]
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, ccp_root):
+    """An untrained tiny net2 released alone in a folder (so a test sees every file written beside it)."""
+    config = _tiny_config()
+    path = tmp_path / "checkpoints" / "tiny.pt"
+    path.parent.mkdir()
+    release(make_model(config).eval(), config, [], path)
+    return path
+
+
+def test_evaluators_write_nothing_and_keep_per_photo_scores(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr(evaluation, "load_split", lambda split, max_photos=None: load_split(split)[:2][:max_photos])
+    before = sorted(tiny_checkpoint.parent.iterdir())
+    result = evaluate_checkpoint(tiny_checkpoint, "test", progress=False)
+    heights = tune_eval_height(tiny_checkpoint, heights=(64, 128), progress=False)
+    assert sorted(tiny_checkpoint.parent.iterdir()) == before, "evaluators return results, the CLI saves them"
+    assert heights["best"] in (64, 128) and load_checkpoint(tiny_checkpoint)[1].eval_height == 96
+
+    ids = load_split("test")[:2]
+    assert list(result["per_photo"]) == ids
+    summed = sum(np.array(photo["confusion"]) for photo in result["per_photo"].values())
+    np.testing.assert_array_equal(summed, result["confusion_matrix"])
+    model, config, _ = load_checkpoint(tiny_checkpoint)
+    one = SplitScore.of_photos(result, ids[1:])
+    np.testing.assert_array_equal(one.matrix.mat, evaluate(model, ids[1:], config.eval_height, progress=False).mat)
+    assert one.summary()["mean_iu"] == evaluate(model, ids[1:], config.eval_height, progress=False).summary()["mean_iu"]
+    with pytest.raises(ValueError, match="no per-photo scores"):
+        SplitScore.of_photos(result, load_split("test")[2:3])
+
+
+def test_the_command_line_saves_whole_splits_only_and_releases_the_tuned_height(tiny_checkpoint, monkeypatch):
+    def two_photos(split, max_photos=None):
+        return load_split(split)[:2][:max_photos]
+
+    for module in (evaluation, cli):
+        monkeypatch.setattr(module, "load_split", two_photos)
+    saved = tiny_checkpoint.with_suffix(".test.metrics.json")
+    main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--max-photos", "1"])
+    assert not saved.exists(), "a subset's numbers are never saved as the split's"
+    elsewhere = saved.with_name("one.json")
+    main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--max-photos", "1", "--out", str(elsewhere)])
+    assert json.loads(elsewhere.read_text())["photos"] == 1
+    main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--max-photos", "2"])
+    assert json.loads(saved.read_text())["photos"] == 2
+
+    main(["tune-height", "--checkpoint", str(tiny_checkpoint), "--heights", "64", "128"])
+    table = json.loads(tiny_checkpoint.with_suffix(".eval_height.json").read_text())
+    assert table["previous"] == 96 and table["photos"] == 2
+    assert load_checkpoint(tiny_checkpoint)[1].eval_height == table["best"], "the checkpoint is re-released"
 
 
 def test_best_rate_averages_both_models_and_skips_rates_where_one_diverged():

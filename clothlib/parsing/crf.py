@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -51,7 +51,7 @@ class CRFParams:
         if min(self.gaussian_sxy, self.bilateral_sxy, self.bilateral_srgb) <= 0:
             raise ValueError("kernel bandwidths must be positive")
 
-    def at_scale(self) -> "CRFParams":
+    def at_scale(self) -> CRFParams:
         """The same CRF for the photo shrunk by ``scale``: pixel bandwidths shrink, colour ones don't."""
         return dataclasses.replace(self, gaussian_sxy=self.gaussian_sxy * self.scale,
                                    bilateral_sxy=self.bilateral_sxy * self.scale, scale=1.0)
@@ -60,7 +60,7 @@ class CRFParams:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "CRFParams":
+    def from_dict(cls, values: dict) -> CRFParams:
         """Ignores unknown keys, so a results file with extra fields loads."""
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in fields})

@@ -12,9 +12,16 @@ Deviations from the paper, and why:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..data.classes import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from .config import ParsingConfig
 
 VGG_CHANNELS = (64, 128, 256, 512, 512)
 NET1_CONVS = (3, 3, 4, 4, 4)  # VGG-16's (2, 2, 3, 3, 3) plus the paper's one extra conv per block
@@ -181,3 +188,9 @@ def build_model(name: str, num_classes: int, width: float = 0.25, dropout: float
     if name == "effnet_fcn":
         return EfficientNetFCN(num_classes, pretrained)
     raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+
+
+def make_model(config: ParsingConfig, pretrained: bool = True) -> nn.Module:
+    """The untrained network ``config`` describes, for the course's 13 classes. ``pretrained=False``
+    skips loading ImageNet weights that a checkpoint's weights are about to replace."""
+    return build_model(config.model, NUM_CLASSES, width=config.width, dropout=config.dropout, pretrained=pretrained)

@@ -4,18 +4,24 @@ Caffe's FCN sums the loss over every pixel of a batch (``normalize: false``), so
 ``pixels_per_batch`` times the gradient of the mean loss used here. SGD with rate ``r`` on the
 summed loss therefore takes the same steps as SGD with rate ``r * pixels_per_batch`` on the mean
 loss: the paper's tiny rates (1e-5 ... 1e-9) are ordinary rates in disguise.
+
+:func:`lr_sweep` trains and yields one row per run, writing nothing but each run's scratch
+checkpoint. ``python -m clothlib.parsing sweep`` keeps the rows in one JSON file: it skips runs the
+file already holds (an interrupted sweep picks up where it was) and re-reads the file before each
+write (:func:`merge_run`), so one sweep per model can run in parallel, one core each, into one file.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..io import atomic_write
-from .train import ParsingConfig, train
+from ..harness import curve_path
+from .config import ParsingConfig
+from .training import train
 
 CAFFE_RATES = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9)  # the paper's sweep
 
@@ -29,41 +35,40 @@ def mean_loss_rate(caffe_rate: float, config: ParsingConfig) -> float:
     return caffe_rate * pixels_per_batch(config)
 
 
-def _finished_runs(out: Path, base: ParsingConfig) -> list[dict]:
-    """Rows already in ``out`` from the same base configuration (none if it differs or is absent)."""
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    same = previous.get("config") == json.loads(json.dumps(dataclasses.asdict(base)))
-    return previous.get("runs", []) if same else []
+def finished_runs(sweep: dict | None, base: ParsingConfig) -> list[dict]:
+    """The rows of a sweep file's contents that come from the same base configuration (none if it
+    differs or there is no file yet)."""
+    sweep = sweep or {}
+    same = sweep.get("config") == json.loads(json.dumps(base.to_dict()))  # JSON has lists for tuples
+    return sweep.get("runs", []) if same else []
 
 
-def lr_sweep(models: list[str], base: ParsingConfig, out: str | os.PathLike,
-             caffe_rates: tuple[float, ...] = CAFFE_RATES, progress: bool = False) -> list[dict]:
-    """Train each model at each rate with ``base``'s (reduced) settings; record validation metrics
-    of the last epoch in ``out`` (JSON), one row per run, rewritten after every run. Rows already in
-    ``out`` from the same base configuration are kept, so an interrupted sweep picks up where it was,
-    and the file is re-read before each write, so one sweep per model can run in parallel (one core
-    each) into the same file."""
-    out = Path(out)
-    done = {(row["model"], row["caffe_lr"]) for row in _finished_runs(out, base)}
+def merge_run(sweep: dict | None, base: ParsingConfig, row: dict) -> dict:
+    """The sweep file's new contents: the rows of ``sweep`` from the same base configuration, with
+    ``row`` added (replacing an earlier run of its model and rate)."""
+    rows = [r for r in finished_runs(sweep, base) if (r["model"], r["caffe_lr"]) != (row["model"], row["caffe_lr"])]
+    rows.append(row)
+    rows.sort(key=lambda r: (r["model"], -r["caffe_lr"]))
+    return {"config": base.to_dict(), "pixels_per_batch": pixels_per_batch(base), "runs": rows}
+
+
+def lr_sweep(models: Iterable[str], base: ParsingConfig, caffe_rates: Iterable[float] = CAFFE_RATES,
+             skip: Iterable[tuple[str, float]] = (), progress: bool = False) -> Iterator[dict]:
+    """Train each model at each rate with ``base``'s (reduced) settings, except the ``(model,
+    caffe rate)`` pairs in ``skip``, and yield each run's row as it finishes: validation metrics of
+    the last epoch, and whether the run diverged."""
+    skip = set(skip)
     with tempfile.TemporaryDirectory() as scratch:
         for model in models:
             for caffe_rate in caffe_rates:
-                if (model, caffe_rate) in done:
+                if (model, caffe_rate) in skip:
                     continue
                 config = dataclasses.replace(base, model=model, lr=mean_loss_rate(caffe_rate, base))
-                path = Path(scratch) / f"{model}-{caffe_rate:g}.pt"
-                train(config, path, progress=progress)
-                last = json.loads(path.with_suffix(".curve.json").read_text())[-1]
-                row = {"model": model, "caffe_lr": caffe_rate, "lr": config.lr,
+                path = train(config, Path(scratch) / f"{model}-{caffe_rate:g}.pt", progress=progress)
+                last = json.loads(curve_path(path).read_text())[-1]
+                yield {"model": model, "caffe_lr": caffe_rate, "lr": config.lr,
                        "diverged": not math.isfinite(last["loss"]),
                        **{k: last[k] for k in ("loss", "val_overall_acc", "val_mean_acc", "val_mean_iu")}}
-                rows = [r for r in _finished_runs(out, base) if (r["model"], r["caffe_lr"]) != (model, caffe_rate)]
-                rows.append(row)
-                rows.sort(key=lambda r: (r["model"], -r["caffe_lr"]))
-                with atomic_write(out) as f:
-                    json.dump({"config": dataclasses.asdict(base), "pixels_per_batch": pixels_per_batch(base),
-                               "runs": rows}, f, indent=1)
-    return [r for r in _finished_runs(out, base) if r["model"] in models]
 
 
 def best_rate(runs: list[dict], models: tuple[str, ...] = ("net1", "net2")) -> float:

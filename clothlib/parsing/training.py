@@ -1,0 +1,70 @@
+"""Training a parsing network, and releasing a checkpoint (the files a run writes).
+
+:func:`train` builds the run (model, augmented loader, SGD with momentum, pixel-wise cross-entropy,
+validation on the validation split after every epoch) and hands it to
+:func:`clothlib.harness.train_run`, which resumes from ``<out>.state.pt`` and releases the
+checkpoint: fp16 weights, the config, the class table, the splits used and the validation curve,
+so nothing else is needed to use it. :func:`release` writes the same checkpoint again from a
+loaded model (``tune-height`` re-releases one with the inference height it chose).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import engine, harness
+from ..data.classes import CLASSES, IGNORE_INDEX, ccp_to_class
+from ..data.dataset import CCPParsing, train_transform
+from ..data.splits import load_split
+from .config import ParsingConfig
+from .inference import SUMMARY_METRICS, evaluate
+from .models import make_model
+
+KIND = "parsing"  # the checkpoint kind a loader checks
+
+
+def _release_fields(config: ParsingConfig) -> dict:
+    """What a parsing checkpoint carries besides weights, config and curve."""
+    return {"classes": CLASSES, "ccp_to_class": ccp_to_class(),
+            "splits": {"train": config.train_split, "val": config.val_split}}
+
+
+def _cross_entropy_step(model, batch):
+    images, masks = batch
+    scores = model(images)
+    loss = F.cross_entropy(scores, masks, ignore_index=IGNORE_INDEX)
+    valid = masks != IGNORE_INDEX
+    pixel_acc = (scores.argmax(1)[valid] == masks[valid]).float().mean().item()
+    return loss, {"train_pixel_acc": pixel_acc}
+
+
+def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) -> Path:
+    """Train ``config`` (resuming from ``<out>.state.pt``), release it to ``out`` and write its curve
+    as ``<out stem>.curve.json``; returns ``out``."""
+    torch.manual_seed(config.seed)  # the initial weights of net1 / net2 and the decoder
+    model = make_model(config)
+    dataset = CCPParsing(ids=load_split(config.train_split, max_photos=config.max_photos),
+                         transform=train_transform(config.crop, config.scale, config.base_height))
+    # Workers are re-forked every epoch (not persistent), so their augmentation seeds come from the
+    # epoch's seed and a resumed run repeats an uninterrupted one exactly.
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=config.workers)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    val_ids = load_split(config.val_split, max_photos=config.max_photos)
+
+    def validate(model):
+        summary = evaluate(model, val_ids, config.eval_height, progress).summary(CLASSES)
+        return {f"val_{key}": summary[key] for key in SUMMARY_METRICS}
+
+    return harness.train_run(config, out, kind=KIND, model=model, loader=loader, optimizer=optimizer,
+                             step=_cross_entropy_step, validate=validate, desc=config.model,
+                             **_release_fields(config))
+
+
+def release(model: torch.nn.Module, config: ParsingConfig, history: list[dict], out: str | os.PathLike) -> Path:
+    """Write ``model`` as a released checkpoint ``out``, with the fields :func:`train` gives it."""
+    return engine.release(out, KIND, model, config=config.to_dict(), history=history, **_release_fields(config))
