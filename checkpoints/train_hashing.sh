@@ -4,8 +4,10 @@
 # pseudo-labelled training items (notebook 04; timed in logs/c2s_pseudo.log). The backbone features of every view are
 # computed once (first run) and cached; then every run of clothlib.hashing.SHIPPED_RUNS (the four
 # networks at 48 bits, catt3_net at 16, 32 and 64 bits and on the parsing network's encoder), each
-# one's test metrics, codes and retrieval scores; the untrained baselines of Table 5; the end-to-end
-# queries through the parsing network; finally the generated tables. Finished checkpoints are skipped.
+# one's test metrics and per-item records (`evaluate`: .test.metrics.json, .test.items.json), codes
+# (`encode`, into data/cache/codes) and retrieval scores (.test.retrieval.json); the untrained
+# baselines of Table 5; the end-to-end queries through the parsing network; finally the generated
+# tables. Finished checkpoints are skipped; the library computes, these command lines write.
 #   bash checkpoints/train_hashing.sh [--commit]     (--commit: commit the results it wrote)
 set -euo pipefail
 cd "$(dirname "$0")/.."

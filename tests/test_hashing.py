@@ -10,12 +10,26 @@ import numpy as np
 import pytest
 import torch
 
-from clothlib import engine
+from clothlib import engine, harness
 from clothlib.data import c2s
+from clothlib.harness import MissingCheckpointError
+from clothlib.hashing import (
+    HashingConfig,
+    agreement,
+    encode,
+    evaluate_checkpoint,
+    forward_views,
+    load_checkpoint,
+    load_or_train,
+    load_split_data,
+    losses,
+    models,
+    train,
+)
+from clothlib.hashing import config as config_module
 from clothlib.hashing import features as features_module
-from clothlib.hashing import losses, models
-from clothlib.hashing.train import (HashingConfig, encode, evaluate_checkpoint, forward_views, load_checkpoint,
-                                   load_split_data, train)
+from clothlib.hashing.__main__ import main
+from clothlib.retrieval import codes_from_hex, load_export, unpack_codes
 
 
 def test_loss_is_zero_for_identical_similar_codes_at_plus_minus_one():
@@ -120,25 +134,87 @@ def test_train_resume_evaluate_encode(cache_in, tmp_path, monkeypatch):
 
     metrics = evaluate_checkpoint(out, "test", progress=False)
     assert metrics["items"] > 0 and 0 <= metrics["category_acc"] <= 100 and 0 <= metrics["majority"]["category"] <= 100
-    assert json.loads(out.with_suffix(".test.metrics.json").read_text())["top20"] == metrics["top20"]
+    assert not out.with_suffix(".test.metrics.json").exists(), "evaluating must not write: the command line saves"
+    main(["evaluate", "--checkpoint", str(out), "--split", "test", "--quiet"])
+    saved = json.loads(out.with_suffix(".test.metrics.json").read_text())
+    records = json.loads(out.with_suffix(".test.items.json").read_text())
+    assert {**saved, "per_item": records["per_item"]} == json.loads(json.dumps(metrics))
 
-    export = encode(out, "test", tmp_path / "codes", progress=False)
-    items = (export / "query_items.txt").read_text().split()
-    codes = np.load(export / "query_codes.npy")
-    assert codes.dtype == np.uint8 and codes.shape == (len(items), 2)
-    assert np.load(export / "gallery_features.npy").shape == (len(items), config.hidden)
-    assert items == (export / "gallery_items.txt").read_text().split()
-    assert json.loads((export / "export.json").read_text())["bits"] == 16
-    # big-endian packing of the sign of the relaxed codes
-    relaxed = forward_views(model, load_split_data(config, "test", progress=False))["consumer"]["codes"]
-    assert np.array_equal(np.unpackbits(codes, axis=1, bitorder="big")[:, :16], relaxed.numpy() >= 0)
+    # the per-item records say what the summary says: category accuracy recomputed from them
+    test = load_split_data(config, "test", progress=False)
+    values = models.task_values("category")
+    predicted = [values.index(v) for v in metrics["per_item"]["category"]]
+    assert metrics["per_item"]["item_id"] == test.item_ids
+    recomputed = 100 * np.mean(np.array(predicted) == test.targets["category"].numpy())
+    assert recomputed == pytest.approx(metrics["category_acc"], abs=1e-3)
+
+    export = encode(out, "test", progress=False)
+    assert not (tmp_path / "codes").exists()
+    codes = export["query_codes"]
+    assert codes.dtype == np.uint8 and codes.shape == (len(export["query_items"]), 2)
+    assert export["gallery_features"].shape == (len(export["query_items"]), config.hidden)
+    assert export["query_items"] == export["gallery_items"] == test.item_ids and export["meta"]["bits"] == 16
+    # big-endian packing of the sign of the relaxed codes, and the same codes in the per-item records
+    relaxed = forward_views(model, test)["consumer"]["codes"]
+    assert np.array_equal(unpack_codes(codes, 16), relaxed.numpy() >= 0)
+    assert np.array_equal(codes_from_hex(metrics["per_item"]["query_code"]), codes)
+    # the command line writes the export; the retrieval side reads back what was computed
+    main(["encode", "--checkpoint", str(out), "--split", "test", "--out", str(tmp_path / "codes"), "--quiet"])
+    written = load_export(tmp_path / "codes")
+    assert written["meta"] == export["meta"] and written["query_items"] == export["query_items"]
+    for name in ("query_codes", "gallery_codes", "query_features", "gallery_features"):
+        assert np.array_equal(written[name], export[name])
 
 
-def test_unreadable_view_names_the_file(tmp_path):
-    bad = tmp_path / "broken.jpg"
-    bad.write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="broken.jpg.*build_c2s"):
-        features_module.read_view(bad)
+def test_agreement_compares_the_items_two_results_share():
+    shipped = {"per_item": {"item_id": ["a", "b", "c", "d"], "query_code": ["00", "01", "02", "03"],
+                            "category": ["tops", "pants", "skirt", "bag"]}}
+    subset = {"per_item": {"item_id": ["d", "b", "x"], "query_code": ["03", "ff", "00"],
+                           "category": ["bag", "pants", "tops"]}}
+    assert agreement(subset, shipped) == {"items": 2, "query_code": 50.0, "category": 100.0}
+    with pytest.raises(ValueError, match="no item"):
+        agreement({"per_item": {"item_id": ["x"], "category": ["bag"]}}, shipped)
+
+
+def test_a_missing_checkpoint_is_an_error_naming_the_script_and_trains_nothing(tmp_path, monkeypatch):
+    """The bug this pins: a missing shipped checkpoint silently started a training run."""
+    monkeypatch.setattr(config_module, "settings", dataclasses.replace(config_module.settings, checkpoint_dir=tmp_path))
+    monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
+    with pytest.raises(MissingCheckpointError, match="bash checkpoints/train_hashing.sh"):
+        load_or_train(HashingConfig(bits=16, epochs=1))
+    with pytest.raises(MissingCheckpointError, match="bash checkpoints/train_hashing.sh"):
+        load_checkpoint(tmp_path / "hash_catt3_net_16.pt")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_train_if_missing_trains_into_the_cache_once(cache_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(config_module, "settings", dataclasses.replace(config_module.settings, checkpoint_dir=tmp_path))
+    monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
+    config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in), max_items=8)
+    _, loaded, checkpoint = load_or_train(config, train_if_missing=True)
+    assert loaded == config and checkpoint["path"] == harness.cached_run_path("hash_catt3_net_16", config)
+    assert train(config) == checkpoint["path"], "train() without out trains into the same cache file"
+    assert not list(tmp_path.glob("*.pt")), "nothing lands beside the shipped checkpoints"
+    monkeypatch.setattr(harness, "train_run", lambda *a, **k: pytest.fail("trained again"))
+    assert load_or_train(config)[2]["path"] == checkpoint["path"], "an opted-in run is found again without the flag"
+
+
+def test_demo_features_of_the_first_items_agree_with_the_whole_split(cache_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(features_module, "settings", dataclasses.replace(features_module.settings, cache_dir=tmp_path))
+    first = features_module.split_features(cache_in, "val", progress=False, max_items=2)  # a file of their own
+    whole = features_module.split_features(cache_in, "val", progress=False)
+    assert len(first["item_ids"]) == 2 and np.array_equal(first["item_ids"], whole["item_ids"][:2])
+    assert np.allclose(first["consumer"], whole["consumer"][:2], atol=1e-5)
+    files = sorted(tmp_path.rglob("*.npz"))
+    again = features_module.split_features(cache_in, "val", progress=False, max_items=2)  # sliced from the whole split
+    assert np.array_equal(again["consumer"], whole["consumer"][:2]) and sorted(tmp_path.rglob("*.npz")) == files
+
+
+def test_configs_are_frozen_and_checkpoints_carry_them():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        HashingConfig().bits = 16
+    assert HashingConfig.from_dict(HashingConfig(bits=32).to_dict()) == HashingConfig(bits=32)
+    assert HashingConfig().name == "hash_catt3_net_48" and HashingConfig(backbone="parsing").name.endswith("_parsing")
 
 
 def test_parsing_backbone_features_are_keyed_by_the_checkpoint_they_came_from(small_set, tmp_path, monkeypatch):

@@ -5,9 +5,32 @@ import numpy as np
 import pytest
 
 from clothlib.data.c2s import COLUMNS
-from clothlib.retrieval import (ITQ, LSH, FloatBruteForce, NumpyHamming, average_precision, binarize, codes,
-                                hamming_distances, hamming_rank, load_export, mean_average_precision, pack_codes,
-                                rank_rows, relevance, score_codes, search, topk_accuracy, unpack_codes)
+from clothlib.results import save_arrays
+from clothlib.retrieval import (
+    ITQ,
+    LSH,
+    FloatBruteForce,
+    NumpyHamming,
+    average_precision,
+    binarize,
+    codes,
+    codes_from_hex,
+    codes_to_hex,
+    evaluate_baselines,
+    evaluate_export,
+    export_files,
+    hamming_distances,
+    hamming_rank,
+    load_export,
+    mean_average_precision,
+    pack_codes,
+    rank_rows,
+    relevance,
+    score_codes,
+    search,
+    topk_accuracy,
+    unpack_codes,
+)
 from clothlib.retrieval.__main__ import main
 
 
@@ -25,6 +48,12 @@ def test_packing_is_big_endian_one_row_per_item_and_round_trips_12_bits():
     assert packed.shape == (7, 2) and packed.dtype == np.uint8
     assert np.array_equal(unpack_codes(packed, 12), many)
     assert binarize(np.array([[-0.5, 0.0, 2.0]])).tolist() == [[False, True, True]]  # >= 0 is 1
+
+
+def test_codes_round_trip_through_hex_as_results_files_keep_them():
+    packed = pack_codes(random_bits(5, 48))
+    assert codes_to_hex(packed)[0] == packed[0].tobytes().hex() and len(codes_to_hex(packed)[0]) == 12
+    assert np.array_equal(codes_from_hex(codes_to_hex(packed)), packed)
 
 
 @pytest.mark.parametrize("bits", [12, 64, 100])  # one partial byte, one whole word, two words
@@ -178,21 +207,26 @@ def write_export(folder, c2s_folder):
                          [1, 1, -1, 1, -1, -1, 1, 1, 1, 1, 1, 1],
                          [-1, -1, 1, 1, 1, 1, -1, 1, 1, 1, 1, 1],
                          [-1, 1, -1, 1, -1, 1, 1, -1, -1, 1, 1, 1]], dtype=np.float32)
-    folder.mkdir()
+    export = {"meta": {"bits": 12, "split": "test", "c2s": str(c2s_folder), "checkpoint": "checkpoints/tiny.pt",
+                       "model": "tiny"}}
     for side in ("query", "gallery"):
-        np.save(folder / f"{side}_codes.npy", pack_codes(binarize(features)))
-        np.save(folder / f"{side}_features.npy", features)
-        (folder / f"{side}_items.txt").write_text("\n".join(items) + "\n")
-    (folder / "export.json").write_text(json.dumps({"bits": 12, "split": "test", "c2s": str(c2s_folder),
-                                                    "checkpoint": "checkpoints/tiny.pt", "model": "tiny"}))
+        export[f"{side}_codes"] = pack_codes(binarize(features))
+        export[f"{side}_features"] = features
+        export[f"{side}_items"] = items
+    save_arrays(folder, export_files(export), export["meta"])
+    return export
 
 
 def test_cli_writes_hash_and_float_scores_for_both_protocols(tmp_path, capsys):
-    write_export(tmp_path / "export", tmp_path / "c2s")
+    export = write_export(tmp_path / "export", tmp_path / "c2s")
+    computed = evaluate_export(export)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == sorted(["export.json", *export_files(export)]), \
+        "evaluating writes nothing"
     out = tmp_path / "results" / "retrieval.json"
     main(["evaluate", "--codes", str(tmp_path / "export"), "--out", str(out)])
     result = json.loads(out.read_text())
-    assert {"export", "bits", "model", "split", "hash", "float"} <= set(result)
+    assert {k: v for k, v in result.items() if k != "export"} == {k: v for k, v in computed.items() if k != "export"}
+    assert result["export"] == str(tmp_path / "export") and computed["export"] is None
     assert (result["bits"], result["model"], result["split"]) == (12, "tiny", "test")
     for kind in ("hash", "float"):
         assert set(result[kind]) == {"instance", "similar"}
@@ -205,8 +239,29 @@ def test_cli_writes_hash_and_float_scores_for_both_protocols(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_an_export_reads_back_as_it_was_computed(tmp_path):
+    export = write_export(tmp_path / "export", tmp_path / "c2s")
+    loaded = load_export(tmp_path / "export")
+    assert loaded["query_items"] == export["query_items"] and isinstance(loaded["query_items"], list)
+    assert np.array_equal(loaded["gallery_codes"], export["gallery_codes"]) and loaded["meta"] == export["meta"]
+
+
 def test_an_incomplete_export_names_the_missing_files(tmp_path):
     write_export(tmp_path / "export", tmp_path / "c2s")
     (tmp_path / "export" / "gallery_codes.npy").unlink()
     with pytest.raises(FileNotFoundError, match="gallery_codes.npy"):
         load_export(tmp_path / "export")
+
+
+def test_baselines_take_feature_arrays_and_fit_on_the_training_views_only():
+    fit_on, items = correlated_features(200), correlated_features(30, seed=1)
+    ids = {"instance": list(range(30)), "similar": [i // 3 for i in range(30)]}
+    rows = evaluate_baselines(fit_on, items, items, ids, bits=(16, 32))
+    assert set(rows) == {"raw_features", "LSH-16", "ITQ-16", "LSH-32", "ITQ-32"}
+    assert rows["raw_features"]["instance"]["top1"] == 100.0  # identical query and gallery features
+    # fitted on fit_on, not on the items: other training features, other ITQ codes
+    refit = evaluate_baselines(correlated_features(200, seed=7), items, items, ids, bits=(16,))
+    assert refit["raw_features"] == rows["raw_features"]
+    itq = ITQ(16).fit(fit_on)
+    expected = score_codes(itq.encode(items), itq.encode(items), ids["instance"], ids["instance"])
+    assert rows["ITQ-16"]["instance"] == expected

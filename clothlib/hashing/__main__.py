@@ -3,17 +3,37 @@
     python -m clothlib.hashing train --model catt3_net --bits 48 --out checkpoints/hash_catt3_net_48.pt
     python -m clothlib.hashing evaluate --checkpoint checkpoints/hash_catt3_net_48.pt --split test
     python -m clothlib.hashing encode --checkpoint checkpoints/hash_catt3_net_48.pt --split test --out DIR
+
+The library functions compute and return; this command line is what saves their results: the
+summary metrics as ``<checkpoint stem>.<split>.metrics.json`` beside the checkpoint and the
+per-item records (each item's codes and predicted values) as ``<...>.<split>.items.json`` beside
+that, an export as a folder of ``.npy`` files and ``export.json``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..cli import add_config_flags, config_from_args
+from ..config import settings
+from ..results import metrics_path, save_arrays, save_json
+from ..retrieval import export_files
+from .config import HashingConfig
+from .evaluation import evaluate_checkpoint
+from .export import encode
+from .features import BACKBONES
 from .models import BITS, VARIANTS
-from .train import HashingConfig, encode, evaluate_checkpoint, train
+from .training import train
 
 SPLITS = ("train", "val", "test")
+
+
+def items_path(metrics_file: Path) -> Path:
+    """Where the per-item records of a metrics file go: ``x.test.metrics.json`` -> ``x.test.items.json``."""
+    name = metrics_file.name
+    stem = name[:-len(".metrics.json")] if name.endswith(".metrics.json") else metrics_file.stem
+    return metrics_file.with_name(f"{stem}.items.json")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,25 +41,37 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="train a hashing network (resumes if interrupted)")
-    add_config_flags(train_cmd, HashingConfig, {"model": tuple(VARIANTS), "bits": BITS,
-                                                "backbone": ("imagenet", "parsing"), "protocol": ("instance", "similar")})
+    add_config_flags(train_cmd, HashingConfig, {"model": tuple(VARIANTS), "bits": BITS, "backbone": BACKBONES,
+                                                "protocol": ("instance", "similar")})
     train_cmd.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/hash_catt3_net_48.pt")
-    eval_cmd = commands.add_parser("evaluate", help="task accuracies, pair accuracy and top-k, written beside the checkpoint")
+    eval_cmd = commands.add_parser("evaluate", help="task accuracies, pair accuracy, top-k and per-item records")
     encode_cmd = commands.add_parser("encode", help="packed codes and float features of a split's views")
     for cmd in (eval_cmd, encode_cmd):
         cmd.add_argument("--checkpoint", required=True)
         cmd.add_argument("--split", default="test", choices=SPLITS)
-    encode_cmd.add_argument("--out", help="export folder (default: data/cache/codes/<checkpoint>_<split>)")
+        cmd.add_argument("--c2s", help="consumer-to-shop folder (default: the one the network was trained on)")
+    eval_cmd.add_argument("--out", help="results JSON (default: <checkpoint stem>.<split>.metrics.json beside it)")
+    encode_cmd.add_argument("--out", help="export folder (default: data/cache/codes/<set>_<checkpoint>_<split>)")
     for cmd in (train_cmd, eval_cmd, encode_cmd):
         cmd.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args(argv)
+    if args.command == "evaluate" and args.c2s and not args.out:
+        parser.error("evaluate --c2s needs --out: the file beside the checkpoint holds the metrics on its own set")
 
     if args.command == "train":
         print(f"wrote {train(config_from_args(HashingConfig, args), args.out, progress=not args.quiet)}")
     elif args.command == "evaluate":
-        print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, progress=not args.quiet), indent=1))
+        result = evaluate_checkpoint(args.checkpoint, args.split, progress=not args.quiet, folder=args.c2s)
+        summary = {k: v for k, v in result.items() if k != "per_item"}
+        out = save_json(args.out or metrics_path(args.checkpoint, args.split), summary)
+        records = {k: result[k] for k in ("checkpoint", "split", "items", "per_item")}
+        print(json.dumps(summary, indent=1))
+        print(f"wrote {out} and {save_json(items_path(out), records)}")
     elif args.command == "encode":
-        print(f"wrote {encode(args.checkpoint, args.split, args.out, progress=not args.quiet)}")
+        export = encode(args.checkpoint, args.split, progress=not args.quiet, folder=args.c2s)
+        name = f"{Path(export['meta']['c2s']).name}_{Path(args.checkpoint).stem}_{args.split}"
+        default = settings.cache_dir / "codes" / name
+        print(f"wrote {save_arrays(args.out or default, export_files(export), export['meta'])}")
 
 
 if __name__ == "__main__":

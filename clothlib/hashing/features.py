@@ -4,7 +4,7 @@ The paper fine-tunes a whole CNN for every hashing network. On a laptop CPU that
 so the course freezes the convolutional backbone (EfficientNet-Lite0, the encoder of the parsing
 network ``effnet_fcn``) and trains only what the paper adds on top of it: the trunk's last layers,
 the hash layer and the task heads. Each view then costs one backbone pass in total, not one per
-epoch, and a hashing network trains in about a minute. The backbone's weights are either
+epoch, and a hashing network trains in two to four minutes. The backbone's weights are either
 ImageNet's (``imagenet``) or the parsing checkpoint's (``parsing``: the paper initialises its
 hashing network from its FCN).
 
@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..config import progress_bar, settings
 from ..data.c2s import load_manifest, load_meta
-from ..data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from ..data.images import normalise, read_view
 from ..io import atomic_write
+from ..parsing import load_checkpoint
+from ..parsing.models import EfficientNetFCN
 
 BACKBONES = ("imagenet", "parsing")
 PARSING_CHECKPOINT = "effnet_fcn.pt"  # the parsing network whose encoder ``parsing`` reuses
@@ -40,8 +41,6 @@ FEATURES_VERSION = 1  # bump when the same inputs would give other numbers
 
 def feature_dim() -> int:
     """Length of a view's backbone feature (472)."""
-    from ..parsing.models import EfficientNetFCN
-
     return sum(EfficientNetFCN.TAP_CHANNELS[i] for i in POOLED_TAPS)
 
 
@@ -50,9 +49,6 @@ class Backbone(torch.nn.Module):
 
     def __init__(self, name: str = "imagenet"):
         super().__init__()
-        from ..parsing.models import EfficientNetFCN
-        from ..parsing.train import load_checkpoint
-
         if name == "imagenet":
             network = EfficientNetFCN(num_classes=1, pretrained=True)
         elif name == "parsing":
@@ -61,27 +57,14 @@ class Backbone(torch.nn.Module):
             raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
         self.name = name
         self.network = network.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     dim = property(lambda self: feature_dim())
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: N x H x W x 3 uint8 -> N x dim float32."""
-        x = (images.permute(0, 3, 1, 2).float() / 255 - self.mean) / self.std
-        taps = self.network.taps(x)
+        taps = self.network.taps(normalise(images))
         return torch.cat([taps[i].mean((2, 3)) for i in POOLED_TAPS], 1)
-
-
-def read_view(path: str | os.PathLike) -> np.ndarray:
-    """A view as H x W x 3 uint8, naming the file if it cannot be read."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read this view ({err}); rebuild the consumer-to-shop set "
-                         "with `python data_scripts/build_c2s.py`") from err
 
 
 def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress: bool = True,
@@ -112,16 +95,20 @@ def cache_path(folder: Path, backbone: str, split: str) -> Path:
     return settings.cache_dir / "features" / f"{folder.name}_{split}_{backbone}_{digest}.npz"
 
 
-def split_features(folder: str | os.PathLike, split: str, backbone: str = "imagenet",
-                   progress: bool = True) -> dict:
+def split_features(folder: str | os.PathLike, split: str, backbone: str = "imagenet", progress: bool = True,
+                   max_items: int | None = None) -> dict:
     """``{"item_ids", "consumer", "shop"}`` for the items of ``split`` (features: items x variants
-    x dim float32), computed on first use and then read from the cache folder."""
+    x dim float32), computed on first use and then read from the cache folder. ``max_items``: the
+    first N items only (a demo run), sliced from the whole split's file where that exists, else
+    computed into a file of their own."""
     folder = Path(folder)
     path = cache_path(folder, backbone, split)
+    if max_items is not None and not path.exists():
+        path = path.with_name(f"{path.stem}_first{max_items}.npz")
     if path.exists():
         with np.load(path) as cached:
-            return {key: cached[key] for key in cached.files}
-    rows = [row for row in load_manifest(folder) if row["split"] == split]
+            return {key: cached[key][:max_items] for key in cached.files}
+    rows = [row for row in load_manifest(folder) if row["split"] == split][:max_items]
     if not rows:
         raise ValueError(f"{folder} has no {split!r} items")
     model = Backbone(backbone)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data.c2s import ATTRIBUTE_VALUES, NA
+from ..data.attributes import ATTRIBUTE_VALUES, NA
 
 BITS = (16, 32, 48, 64)
 CATEGORY_TASK = "category"
@@ -86,3 +86,9 @@ class HashingNet(nn.Module):
         for task in self.tasks[1:]:
             logits[task] = self.heads[task](conditioned)
         return {"codes": self.hash(features), "features": features, "logits": logits}
+
+
+def build_model(config, in_features: int) -> HashingNet:
+    """The untrained network a :class:`~clothlib.hashing.config.HashingConfig` describes, on features
+    of length ``in_features`` (training builds it; a checkpoint's weights are loaded into it)."""
+    return HashingNet(config.model, in_features, config.bits, config.hidden, config.dropout)

@@ -1,21 +1,50 @@
-"""``python -m clothlib.retrieval evaluate``: score an encode export from the command line.
+"""``python -m clothlib.retrieval {evaluate,baselines,end-to-end}``: retrieval scores from the command line.
 
     python -m clothlib.retrieval evaluate --codes DIR [--out FILE]
     python -m clothlib.retrieval baselines --out checkpoints/retrieval_baselines.json
     python -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json
 
-Writes top-k accuracy and mAP of the hash codes (Hamming) and of the float features (cosine),
-under the instance and similar-item protocols, to FILE (default ``DIR/retrieval.json``).
+``evaluate`` writes top-k accuracy and mAP of the hash codes (Hamming) and of the float features
+(cosine) of an encode export, under the instance and similar-item protocols, to FILE (default
+``DIR/retrieval.json``). The library computes and returns; this command line fetches the inputs
+(backbone features from :mod:`clothlib.hashing`, the pipeline for end-to-end queries) and saves.
 """
 from __future__ import annotations
 
 import argparse
-import json
+from pathlib import Path
 
-from ..data.c2s import default_folder
-from ..io import atomic_write
-from .evaluate import RESULT_NAME, evaluate_baselines, write_evaluation
+import numpy as np
+
+from ..data.c2s import PROTOCOLS, default_folder, load_manifest
+from ..hashing.features import split_features
+from ..pipeline import ClothingRetriever, evaluate_end_to_end
+from ..results import save_json
+from .evaluation import evaluate_baselines, evaluate_export, load_export
 from .metrics import TOP_K
+
+RESULT_NAME = "retrieval.json"  # ``evaluate`` writes it inside the export folder unless told otherwise
+
+
+def baselines(folder: Path, backbone: str, split: str = "test", seed: int = 0) -> dict:
+    """The baselines file: :func:`evaluate_baselines` on the frozen backbone's features of ``split``,
+    fitted on the training split's views (consumer and shop)."""
+    items = {row["item_id"]: row for row in load_manifest(folder)}
+    train = split_features(folder, "train", backbone)
+    test = split_features(folder, split, backbone)
+    fit_on = np.concatenate([train["consumer"][:, 0], train["shop"][:, 0]])
+    ids = {protocol: [items[str(item)][key] for item in test["item_ids"]] for protocol, key in PROTOCOLS.items()}
+    return {"backbone": backbone, "split": split, "c2s": str(folder.resolve()), "queries": len(test["item_ids"]),
+            "fitted_on": f"train split, {len(fit_on)} views", "seed": seed,
+            "rows": evaluate_baselines(fit_on, test["consumer"][:, 0], test["shop"][:, 0], ids, seed=seed)}
+
+
+def end_to_end(hashing: str | None) -> dict:
+    """Queries cut by the parsing network (FCN, FCN-CRF) instead of ground-truth boxes."""
+    retriever = ClothingRetriever.from_checkpoints(hashing=hashing, progress=False)
+    return {"hashing": retriever.hasher_config.model, "bits": retriever.hasher_config.bits,
+            "gallery": len(retriever.gallery_ids), "fcn": evaluate_end_to_end(retriever, crf=False, progress=False),
+            "fcn_crf": evaluate_end_to_end(retriever, crf=True, progress=False)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,42 +58,31 @@ def main(argv: list[str] | None = None) -> None:
     baselines_cmd.add_argument("--out", required=True, help="results JSON")
     baselines_cmd.add_argument("--c2s", help="consumer-to-shop folder (default: data/c2s)")
     baselines_cmd.add_argument("--backbone", default="imagenet", choices=("imagenet", "parsing"))
-    e2e_cmd = commands.add_parser("end-to-end", help="queries cut from parsed photos (FCN, FCN-CRF) vs ground-truth boxes")
+    e2e_cmd = commands.add_parser("end-to-end",
+                                  help="queries cut from parsed photos (FCN, FCN-CRF) vs ground-truth boxes")
     e2e_cmd.add_argument("--out", required=True, help="results JSON")
     e2e_cmd.add_argument("--hashing", help="hashing checkpoint (default: checkpoints/hash_catt3_net_48.pt)")
     args = parser.parse_args(argv)
 
     if args.command == "end-to-end":
-        from ..pipeline import ClothingRetriever, evaluate_end_to_end
-
-        retriever = ClothingRetriever.from_checkpoints(hashing=args.hashing, progress=False)
-        result = {"hashing": retriever.hasher_config.model, "bits": retriever.hasher_config.bits,
-                  "gallery": len(retriever.gallery_ids), "fcn": evaluate_end_to_end(retriever, crf=False, progress=False),
-                  "fcn_crf": evaluate_end_to_end(retriever, crf=True, progress=False)}
-        with atomic_write(args.out) as f:
-            json.dump(result, f, indent=1)
+        result = end_to_end(args.hashing)
         for name in ("fcn", "fcn_crf"):
             print(name, {k: result[name][k] for k in ("top1", "top10", "top20", "coverage")})
-        print(f"wrote {args.out}")
-        return
-    if args.command == "baselines":
-        result = evaluate_baselines(args.c2s or default_folder(), args.backbone)
-        with atomic_write(args.out) as f:
-            json.dump(result, f, indent=1)
+    elif args.command == "baselines":
+        result = baselines(Path(args.c2s) if args.c2s else default_folder(), args.backbone)
         for name, scores in result["rows"].items():
             print(f"{name:<14} top20 instance {_percent(scores['instance']['top20']):>7}  "
                   f"similar {_percent(scores['similar']['top20']):>7}")
-        print(f"wrote {args.out}")
-        return
-    out, result = write_evaluation(args.codes, args.out)
-    columns = [f"top{k}" for k in TOP_K] + ["mAP"]
-    print(f"{result['model']} | {result['bits']} bits | {result['split']}: "
-          f"{result['queries']} queries, {result['gallery']} gallery items")
-    print(f"{'':<16}" + "".join(f"{name:>8}" for name in columns))
-    for kind in ("hash", "float"):
-        for protocol, scores in result[kind].items():
-            print(f"{kind + ' ' + protocol:<16}" + "".join(f"{_percent(scores[name]):>8}" for name in columns))
-    print(f"wrote {out}")
+    else:
+        result = evaluate_export(load_export(args.codes))
+        columns = [f"top{k}" for k in TOP_K] + ["mAP"]
+        print(f"{result['model']} | {result['bits']} bits | {result['split']}: "
+              f"{result['queries']} queries, {result['gallery']} gallery items")
+        print(f"{'':<16}" + "".join(f"{name:>8}" for name in columns))
+        for kind in ("hash", "float"):
+            for protocol, scores in result[kind].items():
+                print(f"{kind + ' ' + protocol:<16}" + "".join(f"{_percent(scores[name]):>8}" for name in columns))
+    print(f"wrote {save_json(args.out or Path(args.codes) / RESULT_NAME, result)}")
 
 
 def _percent(value) -> str:

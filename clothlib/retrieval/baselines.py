@@ -28,7 +28,7 @@ class LSH:
     def __init__(self, bits: int, seed: int = 0):
         self.bits, self.seed = bits, seed
 
-    def fit(self, features: np.ndarray) -> "LSH":
+    def fit(self, features: np.ndarray) -> LSH:
         features = _training_matrix(features)
         self.mean = features.mean(axis=0)
         self.planes = np.random.default_rng(self.seed).standard_normal((features.shape[1], self.bits))
@@ -48,7 +48,7 @@ class ITQ:
     def __init__(self, bits: int, iterations: int = ITQ_ITERATIONS, seed: int = 0):
         self.bits, self.iterations, self.seed = bits, iterations, seed
 
-    def fit(self, features: np.ndarray) -> "ITQ":
+    def fit(self, features: np.ndarray) -> ITQ:
         features = _training_matrix(features)
         if self.bits > min(features.shape):
             raise ValueError(f"ITQ needs at least {self.bits} training items and feature dimensions for "

@@ -88,3 +88,13 @@ def hamming_rank(query_packed: np.ndarray, gallery_packed: np.ndarray, k: int | 
     """``(Q, k)`` gallery indices ranked by (Hamming distance, gallery index); the whole gallery
     when ``k`` is None."""
     return rank_rows(hamming_distances(query_packed, gallery_packed), k)
+
+
+def codes_to_hex(packed: np.ndarray) -> list[str]:
+    """Each row of packed codes as a hex string (``"a1ff03..."``): how results files keep codes."""
+    return [row.tobytes().hex() for row in np.asarray(packed, dtype=np.uint8)]
+
+
+def codes_from_hex(rows: list[str]) -> np.ndarray:
+    """The inverse of :func:`codes_to_hex`: ``(N, bytes)`` uint8 packed codes."""
+    return np.array([list(bytes.fromhex(row)) for row in rows], dtype=np.uint8)

@@ -51,7 +51,7 @@ class NumpyHamming:
     def __init__(self):
         self.codes: np.ndarray | None = None
 
-    def add(self, gallery_packed: np.ndarray) -> "NumpyHamming":
+    def add(self, gallery_packed: np.ndarray) -> NumpyHamming:
         self.codes = _append(self.codes, np.ascontiguousarray(gallery_packed, dtype=np.uint8))
         return self
 
@@ -82,7 +82,7 @@ class FaissBinary:
         self.faiss = _import_faiss()
         self.index = None
 
-    def add(self, gallery_packed: np.ndarray) -> "FaissBinary":
+    def add(self, gallery_packed: np.ndarray) -> FaissBinary:
         gallery = np.ascontiguousarray(gallery_packed, dtype=np.uint8)
         if self.index is None:
             self.index = self.faiss.IndexBinaryFlat(8 * gallery.shape[1])
@@ -137,7 +137,7 @@ class FloatBruteForce:
         features /= np.maximum(np.linalg.norm(features, axis=1, keepdims=True), np.finfo(np.float32).tiny)
         return features
 
-    def add(self, gallery_features: np.ndarray) -> "FloatBruteForce":
+    def add(self, gallery_features: np.ndarray) -> FloatBruteForce:
         self.features = _append(self.features, self.normalise(gallery_features))
         return self
 

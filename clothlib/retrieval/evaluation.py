@@ -2,12 +2,13 @@
 ranking of the hash codes and by cosine ranking of the float features they were cut from, under
 both protocols of the consumer-to-shop set (same instance, or same similar-item group).
 
-An export folder (written by :mod:`clothlib.hashing`'s encode step) holds ``query_codes.npy`` and
-``gallery_codes.npy`` (packed bits, one row per item), ``query_features.npy`` and
-``gallery_features.npy`` (float32), ``query_items.txt`` and ``gallery_items.txt`` (item ids in
-row order) and ``export.json`` (``bits``, ``split``, ``c2s``: the consumer-to-shop folder, and
-the ``checkpoint`` / ``model`` it came from). The float ranking is the ceiling the codes try to
-reach with 1 bit a dimension.
+An export (:func:`clothlib.hashing.encode` returns one; ``python -m clothlib.hashing encode``
+writes it as a folder of ``.npy`` files, :func:`load_export` reads it back) holds the packed
+``query_codes`` and ``gallery_codes`` (one row per item), the float32 ``query_features`` and
+``gallery_features``, the ``query_items`` and ``gallery_items`` (item ids in row order) and
+``meta`` (``bits``, ``split``, ``c2s``: the consumer-to-shop folder, and the ``checkpoint`` /
+``model`` it came from). The float ranking is the ceiling the codes try to reach with 1 bit a
+dimension. Everything here computes and returns; the command line writes.
 """
 from __future__ import annotations
 
@@ -18,15 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from ..data.c2s import PROTOCOLS, load_manifest
-from ..io import atomic_write
 from .baselines import ITQ, LSH
 from .codes import hamming_distances, hamming_rank, rank_rows
 from .metrics import TOP_K, relevance, retrieval_scores
 from .search import FloatBruteForce
 
-EXPORT_FILES = ("export.json", "query_codes.npy", "gallery_codes.npy", "query_features.npy",
-                "gallery_features.npy", "query_items.txt", "gallery_items.txt")
-RESULT_NAME = "retrieval.json"  # written inside the export folder unless told otherwise
+EXPORT_ARRAYS = ("query_codes", "gallery_codes", "query_features", "gallery_features", "query_items", "gallery_items")
+EXPORT_META = "export.json"  # written last: its presence marks a whole export
 
 
 def score_codes(query_packed: np.ndarray, gallery_packed: np.ndarray, query_ids, gallery_ids, ks=TOP_K) -> dict:
@@ -45,18 +44,25 @@ def _by_protocol(ranking: np.ndarray, query_ids: dict, gallery_ids: dict) -> dic
     return {p: retrieval_scores(ranking, relevance(query_ids[p], gallery_ids[p])) for p in query_ids}
 
 
+def export_files(export: dict) -> dict[str, np.ndarray]:
+    """The arrays of an export as the files of its folder (``<name>.npy``; item ids as strings), for
+    ``clothlib.results.save_arrays``; :func:`load_export` reads them back."""
+    return {f"{name}.npy": np.asarray(export[name]) for name in EXPORT_ARRAYS}
+
+
 def load_export(folder: str | os.PathLike) -> dict:
-    """The export's arrays, item ids and metadata, checked to agree with each other."""
+    """The export in ``folder``: its arrays, item ids and metadata, checked to agree with each other."""
     folder = Path(folder)
-    missing = [name for name in EXPORT_FILES if not (folder / name).exists()]
+    names = [EXPORT_META, *(f"{array}.npy" for array in EXPORT_ARRAYS)]
+    missing = [name for name in names if not (folder / name).exists()]
     if missing:
         raise FileNotFoundError(f"{folder} is not a complete encode export (missing {', '.join(missing)}); write "
                                 "one with `python -m clothlib.hashing encode --checkpoint CHECKPOINT --out DIR`.")
-    export = {"meta": json.loads((folder / "export.json").read_text())}
+    export = {"meta": json.loads((folder / EXPORT_META).read_text()), "folder": str(folder)}
+    for name in EXPORT_ARRAYS:
+        export[name] = np.load(folder / f"{name}.npy")
     for side in ("query", "gallery"):
-        export[f"{side}_codes"] = np.load(folder / f"{side}_codes.npy")
-        export[f"{side}_features"] = np.load(folder / f"{side}_features.npy")
-        export[f"{side}_items"] = (folder / f"{side}_items.txt").read_text().splitlines()
+        export[f"{side}_items"] = export[f"{side}_items"].tolist()
         rows = {len(export[f"{side}_{part}"]) for part in ("codes", "features", "items")}
         if len(rows) != 1:
             raise ValueError(f"{folder}: the {side} codes, features and item list have different lengths; "
@@ -64,56 +70,41 @@ def load_export(folder: str | os.PathLike) -> dict:
     return export
 
 
-def evaluate_export(folder: str | os.PathLike) -> dict:
-    """Hash and float scores under both protocols, with the export's provenance."""
-    export = load_export(folder)
+def evaluate_export(export: dict) -> dict:
+    """Hash and float scores under both protocols of an export (:func:`load_export`, or
+    ``clothlib.hashing.encode``'s return), with its provenance."""
     meta = export["meta"]
     items = {row["item_id"]: row for row in load_manifest(meta["c2s"])}
     unknown = [item for item in export["query_items"] + export["gallery_items"] if item not in items]
     if unknown:
         raise KeyError(f"{len(unknown)} exported items (e.g. {unknown[0]}) are not in {meta['c2s']}/manifest.csv: "
                        "the export was made from another build of the consumer-to-shop set; encode again.")
-    result = {"export": str(folder), "bits": meta["bits"], "model": meta.get("model"),
+    result = {"export": export.get("folder"), "bits": meta["bits"], "model": meta.get("model"),
               "checkpoint": meta.get("checkpoint"), "split": meta["split"],
               "queries": len(export["query_items"]), "gallery": len(export["gallery_items"]),
               "hash": {}, "float": {}}
-    query_ids, gallery_ids = ({p: [items[item][key] for item in export[f"{side}_items"]] for p, key in PROTOCOLS.items()}
-                              for side in ("query", "gallery"))
-    result["hash"] = _by_protocol(hamming_rank(export["query_codes"], export["gallery_codes"]), query_ids, gallery_ids)
-    result["float"] = _by_protocol(float_rank(export["query_features"], export["gallery_features"]), query_ids, gallery_ids)
+    query_ids, gallery_ids = ({p: [items[item][key] for item in export[f"{side}_items"]]
+                               for p, key in PROTOCOLS.items()} for side in ("query", "gallery"))
+    hamming = hamming_rank(export["query_codes"], export["gallery_codes"])
+    cosine = float_rank(export["query_features"], export["gallery_features"])
+    result["hash"] = _by_protocol(hamming, query_ids, gallery_ids)
+    result["float"] = _by_protocol(cosine, query_ids, gallery_ids)
     return result
 
 
-def write_evaluation(folder: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict]:
-    """:func:`evaluate_export` written atomically to ``out`` (default ``<folder>/retrieval.json``);
-    returns the path and the result."""
-    out = Path(out or Path(folder) / RESULT_NAME)
-    result = evaluate_export(folder)
-    with atomic_write(out) as f:
-        json.dump(result, f, indent=1)
-    return out, result
-
-
-def evaluate_baselines(folder: str | os.PathLike, backbone: str = "imagenet", bits=(16, 32, 48, 64),
-                       split: str = "test", seed: int = 0, progress: bool = True) -> dict:
-    """The rows of Table 5 that need no hashing network, on the frozen backbone's features of
-    ``split``: the raw features (cosine), and LSH and ITQ codes of them at each length in ``bits``,
-    both fitted on the training split's views (consumer and shop)."""
-    from ..hashing.features import split_features
-
-    items = {row["item_id"]: row for row in load_manifest(folder)}
-    train = split_features(folder, "train", backbone, progress)
-    test = split_features(folder, split, backbone, progress)
-    fit_on = np.concatenate([train["consumer"][:, 0], train["shop"][:, 0]])
-    queries, gallery = test["consumer"][:, 0], test["shop"][:, 0]
-    ids = {protocol: [items[str(item)][key] for item in test["item_ids"]] for protocol, key in PROTOCOLS.items()}
+def evaluate_baselines(fit_on: np.ndarray, queries: np.ndarray, gallery: np.ndarray, ids: dict[str, list],
+                       bits=(16, 32, 48, 64), seed: int = 0) -> dict:
+    """The rows of Table 5 that need no hashing network, on backbone features: the raw features
+    (cosine), and LSH and ITQ codes of them at each length in ``bits``, fitted on ``fit_on`` (the
+    training split's views, never the queries or gallery). Query ``i`` and gallery item ``i`` are one
+    item, whose id under each protocol is ``ids[protocol][i]``."""
     rows = {"raw_features": _by_protocol(float_rank(queries, gallery), ids, ids)}
     for length in bits:
         for name, method in (("LSH", LSH(length, seed)), ("ITQ", ITQ(length, seed=seed))):
             method.fit(fit_on)
-            rows[f"{name}-{length}"] = _by_protocol(hamming_rank(method.encode(queries), method.encode(gallery)), ids, ids)
-    return {"backbone": backbone, "split": split, "c2s": str(Path(folder).resolve()), "queries": len(queries),
-            "fitted_on": f"train split, {len(fit_on)} views", "seed": seed, "rows": rows}
+            ranking = hamming_rank(method.encode(queries), method.encode(gallery))
+            rows[f"{name}-{length}"] = _by_protocol(ranking, ids, ids)
+    return rows
 
 
 def ranked_examples(export: dict, query_indices, k: int = 10, protocol: str = "instance") -> list[dict]:

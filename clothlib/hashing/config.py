@@ -1,0 +1,79 @@
+"""What defines a hashing run (:class:`HashingConfig`), which runs are shipped, and their file names.
+
+``HashingConfig`` is the one place the hyper-parameters live: the command line's flags are made
+from it, every checkpoint carries it, and its digest names a run trained into the cache folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import settings
+from ..data import c2s
+from ..harness import RunConfig
+from .losses import DEFAULT_ALPHA, MU, default_margin
+from .models import BITS, VARIANTS
+
+# The shipped checkpoints (model, bits, backbone): checkpoints/train_hashing.sh trains these and the
+# notebooks and README tables read them.
+SHIPPED_RUNS = [("simnet", 48, "imagenet"), ("catt_net", 48, "imagenet"), ("catt2_net", 48, "imagenet"),
+                ("catt3_net", 48, "imagenet"), ("catt3_net", 16, "imagenet"), ("catt3_net", 32, "imagenet"),
+                ("catt3_net", 64, "imagenet"), ("catt3_net", 48, "parsing")]
+TRAIN_SCRIPT = "bash checkpoints/train_hashing.sh"  # makes every shipped checkpoint and results file
+
+
+@dataclass(frozen=True)
+class HashingConfig(RunConfig):
+    """Everything that defines a hashing run."""
+
+    model: str = "catt3_net"
+    bits: int = 48
+    backbone: str = "imagenet"   # frozen backbone weights: "imagenet" or "parsing" (effnet_fcn's encoder)
+    hidden: int = 512            # width of the trunk (= the float features' length)
+    dropout: float = 0.2
+    epochs: int = 30
+    batch_size: int = 64         # items per step; each gives a consumer and a shop view
+    lr: float = 1e-3             # AdamW, poly decay
+    weight_decay: float = 1e-4
+    margin: float | None = None  # None: DSH's 2 x bits
+    alpha: float = DEFAULT_ALPHA
+    mu: float = MU
+    protocol: str = "instance"   # which ID makes a similar pair (clothlib.data.c2s.PROTOCOLS)
+    same_category_push: float | None = 0.5  # x margin for same-category pairs of different IDs; None: left out
+    seed: int = 0
+    c2s: str | None = None       # consumer-to-shop folder; None: data/c2s
+    max_items: int | None = None  # train (and validate) on the first N items of each split only: a small demo run
+
+    def __post_init__(self):
+        if self.bits not in BITS:
+            raise ValueError(f"bits must be one of {BITS}, not {self.bits}")
+        if self.model not in VARIANTS:
+            raise ValueError(f"unknown hashing model {self.model!r}; choose one of {tuple(VARIANTS)}")
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.c2s) if self.c2s else c2s.default_folder()
+
+    @property
+    def pair_margin(self) -> float:
+        return self.margin if self.margin is not None else default_margin(self.bits)
+
+    @property
+    def same_category_margin(self) -> float | None:
+        return None if self.same_category_push is None else self.same_category_push * self.pair_margin
+
+    @property
+    def name(self) -> str:
+        """The checkpoint's stem: ``hash_catt3_net_48`` (the shipped file, or the cached run's prefix)."""
+        return checkpoint_name(self.model, self.bits, self.backbone)[:-3]
+
+
+def checkpoint_name(model: str, bits: int, backbone: str = "imagenet") -> str:
+    """``hash_catt3_net_48.pt`` (``hash_catt3_net_48_parsing.pt`` on the parsing backbone)."""
+    return f"hash_{model}_{bits}{'' if backbone == 'imagenet' else '_' + backbone}.pt"
+
+
+def shipped_path(config: HashingConfig) -> Path:
+    """Where the shipped checkpoint of ``config``'s model, bits and backbone lives."""
+    return settings.checkpoint_dir / checkpoint_name(config.model, config.bits, config.backbone)
+

@@ -1,0 +1,71 @@
+"""Training a hashing network through the shared run harness, and the load-or-train rule.
+
+Training runs on cached backbone features (:mod:`clothlib.hashing.features`), so a step costs a
+few matrix products: the default run (30 epochs over ~7,200 training items) takes two to four
+minutes on two cores, after the features have been computed once.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .. import harness
+from ..data import c2s
+from .checkpoints import load_checkpoint
+from .config import TRAIN_SCRIPT, HashingConfig, shipped_path
+from .evaluation import evaluate_views
+from .losses import dsh_loss, multitask_loss, pair_labels
+from .models import HashingNet, build_model, task_values
+from .splitdata import SplitData, load_split_data
+
+
+def _make_step(config: HashingConfig, data: SplitData):
+    """The training step: a batch of items -> their consumer and shop views (a random mirror
+    variant of each) -> eq. 4 over all pairs of the 2N views + eq. 5 on every view."""
+    def step(model: HashingNet, batch):
+        (items,) = batch
+        variants = data.consumer.shape[1]
+        consumer = data.consumer[items, torch.randint(variants, (len(items),))]
+        shop = data.shop[items, torch.randint(variants, (len(items),))]
+        both = torch.cat([items, items]).numpy()
+        out = model(torch.cat([consumer, shop]))
+        pairs = dsh_loss(out["codes"], pair_labels(data.pair_ids[both], data.categories[both]),
+                         config.pair_margin, config.alpha, config.same_category_margin)
+        tasks = multitask_loss(out["logits"], {t: data.targets[t][both] for t in out["logits"]}, config.mu)
+        numbers = {f"train_{k}": v.item() for k, v in {**pairs, **tasks}.items() if k != "loss"}
+        return pairs["loss"] + tasks["loss"], numbers
+    return step
+
+
+def train(config: HashingConfig, out: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """Train ``config`` (resuming from ``<out>.state.pt``) and release the checkpoint ``out`` with
+    its curve ``<out stem>.curve.json``. ``out`` None: this config's file in the cache folder
+    (``harness.cached_run_path``), where a demo or an exercise trains, never into ``checkpoints/``."""
+    out = Path(out) if out is not None else harness.cached_run_path(config.name, config)
+    torch.manual_seed(config.seed)
+    data = load_split_data(config, "train", config.max_items, progress)
+    val = load_split_data(config, "val", config.max_items, progress)
+    model = build_model(config, data.consumer.shape[-1])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(len(data))),
+                                         batch_size=min(config.batch_size, len(data)), shuffle=True, drop_last=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def validate(model):
+        return {f"val_{k}": v for k, v in evaluate_views(model, val).items()}
+
+    return harness.train_run(config, out, kind="hashing", model=model, loader=loader, optimizer=optimizer,
+                             step=_make_step(config, data), validate=validate,
+                             desc=f"{config.model} {config.bits} bits", in_features=data.consumer.shape[-1],
+                             tasks={task: task_values(task) for task in model.tasks},
+                             c2s_config=c2s.load_meta(config.folder)["config"])
+
+
+def load_or_train(config: HashingConfig, train_if_missing: bool = False) -> tuple[HashingNet, HashingConfig, dict]:
+    """The shipped checkpoint of ``config``'s model, bits and backbone (``checkpoints/hash_*.pt``);
+    else an earlier opted-in run of this very config from the cache folder; else a
+    :class:`~clothlib.harness.MissingCheckpointError` naming the script that makes the shipped
+    files, unless ``train_if_missing`` asks to train ``config`` into the cache folder."""
+    return harness.load_or_train(shipped_path(config), config, load=load_checkpoint, train=train,
+                                 command=TRAIN_SCRIPT, train_if_missing=train_if_missing)
