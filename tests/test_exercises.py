@@ -178,7 +178,7 @@ WRONG = [
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, separate=False), "separately"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, diagonal=True), "leave the diagonal out"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, ignored_push=True), "pairs labelled -1"),
-    (exercises.check_dsh_loss, lambda c, y, m, a: float(dsh(c, y, m, a)), "back-propagated"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: float(dsh(c, y, m, a).detach()), "back-propagated"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c.detach(), y, m, a), "autograd"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, guard=False), "not NaN"),
     # 06: retrieval
