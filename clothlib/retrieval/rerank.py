@@ -3,7 +3,7 @@
 Binary codes make exhaustive search cheap (48 bits = 6 bytes an item, a popcount a comparison) but
 lose most of what the float features know: on the consumer-to-shop test split the 48-bit codes
 keep about a third of the float features' top-1. Production systems therefore use codes to find
-candidates and something finer to order them (eBay's visual search, FAISS's "IndexRefine"). Two
+candidates and something finer to order them (eBay's visual search, FAISS's ``IndexRefineFlat``). Two
 re-rankers are offered, differing in what the gallery must store:
 
 - ``"asymmetric"``: the query's real-valued hash output (tanh, before the sign) against each
@@ -94,7 +94,7 @@ class TwoStage:
         (4 x dims bytes) for the float re-ranker. (A FAISS index holds its own copy of the codes.)"""
         if not len(self):
             return 0.0
-        return self.codes.shape[1] + (0 if self.features is None else 4 * self.features.shape[1])
+        return float(self.codes.shape[1] + (0 if self.features is None else 4 * self.features.shape[1]))
 
     @property
     def nbytes(self) -> int:

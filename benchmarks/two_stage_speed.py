@@ -1,0 +1,150 @@
+"""Two-stage search speed and storage beside plain Hamming and float brute force, on a synthetic
+1,000,000-item gallery (48-bit codes, 512-d float32 features: catt3_net 48 bits' sizes).
+
+Per query latency, one query per call, reported as p50 / p95 / max over ``--queries`` queries, and
+the mean per query of one batched call. The modes are timed side by side in one run: for every
+query each mode runs in turn, so a burst of load from elsewhere on the machine hits all of them
+alike. One core (BLAS, OpenMP and FAISS limited to one thread), as ``retrieval_speed.py``.
+
+The shortlist lengths are the ones chosen on the validation split by ``two_stage_eval.py`` (read
+from its results file; ``--shortlist R`` overrides both). The synthetic codes and features are
+random and seeded: an exhaustive scan costs the same whatever the values, and re-ranking costs
+depend only on R. One extra row pads the 6-byte codes with zero bytes to 8 (same distances): FAISS
+scans 8-byte codes with a specialised kernel and 6-byte ones with a generic one.
+
+    python benchmarks/two_stage_speed.py [--queries 200] [--shortlist R] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from clothlib.results import load_json, save_json
+from clothlib.retrieval import FaissBinary, FloatBruteForce, NumpyHamming, pack_codes
+from clothlib.retrieval.rerank import RERANKERS, TwoStage
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results", "two_stage_speed.json")
+EVALUATION = os.path.join(HERE, "results", "two_stage_eval.json")
+GALLERY = 1_000_000
+QUICK_GALLERY = 20_000
+BITS = 48
+DIMS = 512
+QUERIES = 200
+TOP = 100
+SEED = 0
+PADDED_BYTES = 8  # FAISS has a specialised Hamming kernel for 8-byte codes, none for 6-byte ones
+
+
+def synthetic(gallery_size: int, queries: int) -> dict:
+    """Seeded random gallery codes and features; queries with relaxed codes whose signs are their codes."""
+    rng = np.random.default_rng(SEED)
+    query_relaxed = np.tanh(rng.standard_normal((queries, BITS)))
+    return {"gallery_codes": rng.integers(0, 256, (gallery_size, BITS // 8), dtype=np.uint8),
+            "gallery_features": rng.standard_normal((gallery_size, DIMS), dtype=np.float32),
+            "query_codes": pack_codes(query_relaxed >= 0), "query_relaxed": query_relaxed,
+            "query_features": rng.standard_normal((queries, DIMS), dtype=np.float32)}
+
+
+def build_modes(data: dict, shortlists: dict[str, int]) -> dict:
+    """``{name: (search one block of queries, bytes per item)}``; the raw gallery arrays are popped so
+    the features exist once per holder."""
+    codes = data.pop("gallery_codes")
+    float_brute = FloatBruteForce().add(data.pop("gallery_features"))
+    numpy_hamming, faiss_binary = NumpyHamming().add(codes), FaissBinary().add(codes)
+    faiss_padded = FaissBinary().add(np.pad(codes, ((0, 0), (0, PADDED_BYTES - codes.shape[1]))))
+    padded_queries = np.pad(data["query_codes"], ((0, 0), (0, PADDED_BYTES - codes.shape[1])))
+    asymmetric = TwoStage(shortlists["asymmetric"], "asymmetric", "faiss").add(codes)
+    float_rerank = TwoStage(shortlists["float"], "float", "faiss").add(codes, float_brute.features)
+    return {
+        "hamming numpy": (lambda q: numpy_hamming.search(data["query_codes"][q], TOP), BITS / 8),
+        "hamming faiss": (lambda q: faiss_binary.search(data["query_codes"][q], TOP), BITS / 8),
+        f"hamming faiss, codes padded to {PADDED_BYTES} bytes": (lambda q: faiss_padded.search(padded_queries[q], TOP),
+                                                               PADDED_BYTES),
+        f"two-stage asymmetric (faiss, R={shortlists['asymmetric']})": (
+            lambda q: asymmetric.search(data["query_codes"][q], data["query_relaxed"][q], TOP),
+            asymmetric.bytes_per_item),
+        f"two-stage float (faiss, R={shortlists['float']})": (
+            lambda q: float_rerank.search(data["query_codes"][q], data["query_features"][q], TOP),
+            float_rerank.bytes_per_item),
+        "float brute force": (lambda q: float_brute.search(data["query_features"][q], TOP), 4 * DIMS)}
+
+
+def measure(modes: dict, queries: int) -> list[dict]:
+    """Single-query latencies (side by side, after one warm-up call each) and one batched call per mode."""
+    latencies = {name: [] for name in modes}
+    for search, _ in modes.values():
+        search(slice(0, 1))
+    for query in range(queries):
+        for name, (search, _) in modes.items():
+            started = time.perf_counter()
+            search(slice(query, query + 1))
+            latencies[name].append(1000 * (time.perf_counter() - started))
+    rows = []
+    for name, (search, bytes_per_item) in modes.items():
+        started = time.perf_counter()
+        search(slice(0, queries))
+        batch_ms = 1000 * (time.perf_counter() - started) / queries
+        ms = np.array(latencies[name])
+        rows.append({"mode": name, "bytes_per_item": bytes_per_item, "p50_ms": float(np.percentile(ms, 50)),
+                     "p95_ms": float(np.percentile(ms, 95)), "max_ms": float(ms.max()), "mean_ms": float(ms.mean()),
+                     "batch_ms_per_query": batch_ms})
+        print(f"  {name}: p50 {rows[-1]['p50_ms']:.2f} ms", flush=True)
+    reference = rows[-1]
+    for row in rows:
+        row["memory_ratio_to_float"] = reference["bytes_per_item"] / row["bytes_per_item"]
+        row["p50_speedup_over_float"] = reference["p50_ms"] / row["p50_ms"]
+    return [{key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()} for row in rows]
+
+
+def chosen_shortlists() -> dict[str, int]:
+    evaluation = load_json(EVALUATION, "python benchmarks/two_stage_eval.py")
+    return {reranker: evaluation["test"][f"two_stage_{reranker}"]["shortlist"] for reranker in RERANKERS}
+
+
+def print_table(result: dict) -> None:
+    print(f"{result['gallery']:,} items, {BITS}-bit codes, {DIMS}-d float32, top-{TOP}, 1 thread, "
+          f"{result['queries']} single-query calls per mode")
+    print(f"{'mode':<38} {'bytes/item':>10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'batch ms/q':>10} "
+          f"{'x float':>8}")
+    for row in result["rows"]:
+        print(f"{row['mode']:<38} {row['bytes_per_item']:>10g} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} "
+              f"{row['max_ms']:>8.2f} {row['batch_ms_per_query']:>10.2f} {row['p50_speedup_over_float']:>8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=QUERIES)
+    parser.add_argument("--shortlist", type=int, help="R for both re-rankers (default: chosen on validation)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a {QUICK_GALLERY:,}-item gallery to check the script runs; writes no results "
+                             "unless --out is given")
+    parser.add_argument("--out", help=f"results file (default {RESULTS})")
+    args = parser.parse_args()
+    out = args.out or (None if args.quick else RESULTS)
+    shortlists = {r: args.shortlist for r in RERANKERS} if args.shortlist else chosen_shortlists()
+    gallery = QUICK_GALLERY if args.quick else GALLERY
+
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    load = os.getloadavg()[0]
+    with threadpool_limits(1):
+        modes = build_modes(synthetic(gallery, args.queries), shortlists)
+        rows = measure(modes, args.queries)
+    result = {"gallery": gallery, "bits": BITS, "feature_dims": DIMS, "top": TOP, "queries": args.queries,
+              "threads": 1, "shortlists": shortlists,
+              "shortlists_from": "--shortlist" if args.shortlist else "results/two_stage_eval.json",
+              "load_average_1min": {"before": round(load, 2), "after": round(os.getloadavg()[0], 2)},
+              "cpus": os.cpu_count(), "faiss": faiss.__version__, "numpy": np.__version__, "rows": rows}
+    print_table(result)
+    if out:
+        print(f"wrote {save_json(out, result)}")
+
+
+if __name__ == "__main__":
+    main()
