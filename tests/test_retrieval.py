@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from clothlib.data import c2s
 from clothlib.data.c2s import COLUMNS
 from clothlib.results import save_arrays
 from clothlib.retrieval import (
@@ -265,3 +266,14 @@ def test_baselines_take_feature_arrays_and_fit_on_the_training_views_only():
     itq = ITQ(16).fit(fit_on)
     expected = score_codes(itq.encode(items), itq.encode(items), ids["instance"], ids["instance"])
     assert rows["ITQ-16"]["instance"] == expected
+
+
+def test_baselines_cli_fetches_backbone_features_and_writes_the_file(cache_in, tmp_path):
+    """The retrieval command line, not the retrieval package, fetches the features from hashing."""
+    out = tmp_path / "baselines.json"
+    main(["baselines", "--out", str(out), "--c2s", str(cache_in)])
+    result = json.loads(out.read_text())
+    test_items = [row for row in c2s.load_manifest(cache_in) if row["split"] == "test"]
+    train_items = [row for row in c2s.load_manifest(cache_in) if row["split"] == "train"]
+    assert result["queries"] == len(test_items) and result["fitted_on"] == f"train split, {2 * len(train_items)} views"
+    assert {"raw_features", "LSH-16", "ITQ-64"} <= set(result["rows"])
