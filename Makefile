@@ -1,7 +1,8 @@
 # The course's two commands: `make course` and `make test`.
 #   DATA_SOURCE=DIR   take CCP from a local copy instead of the public archive (CI: ../shared/datasets/ccp)
 #   TORCH_INDEX=URL   where pip finds torch (e.g. https://download.pytorch.org/whl/cpu for a small CPU build)
-# Checks (CI runs all three: .ci/run): `make lint`, `make test` (fast mode), `make test-default`.
+# Checks (CI runs them all: .ci/run): `make lint`, `make test` (fast mode), `make test-default`, `make test-student`.
+#   make student    the student edition (solutions and answers removed) in build/student/
 PYTHON ?= python3
 VENV ?= .venv
 DATA_SOURCE ?=
@@ -14,7 +15,7 @@ export PYTHONHASHSEED := 0
 # Tests draw figures off screen (Agg); `make course` does not: see there.
 TESTENV := MPLBACKEND=Agg
 
-.PHONY: course test test-default lint readme install data clean
+.PHONY: course test test-default student test-student lint readme install data clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +45,14 @@ test: data
 # Every notebook in default mode, the path students run, with its asserts (shipped numbers reproduce).
 test-default: data
 	$(TESTENV) CLOTHLIB_FAST=0 $(PY) -m pytest $(NOTEBOOKS) $(NBVAL)
+
+# The student edition: solutions -> raise NotImplementedError(), answers removed (nbgrader's conventions).
+student: install
+	$(PY) tools/make_student.py --out build/student
+
+# The student edition runs top to bottom in fast mode: each check says "not implemented yet", nothing crashes.
+test-student: student data
+	$(TESTENV) CLOTHLIB_FAST=1 $(PY) -m pytest build/student/*.ipynb $(NBVAL)
 
 lint: install
 	$(PY) -m ruff check .
