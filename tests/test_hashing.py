@@ -158,11 +158,13 @@ def test_train_resume_evaluate_encode(cache_in, tmp_path, monkeypatch):
     relaxed = forward_views(model, test)["consumer"]["codes"]
     assert np.array_equal(unpack_codes(codes, 16), relaxed.numpy() >= 0)
     assert np.array_equal(codes_from_hex(metrics["per_item"]["query_code"]), codes)
+    # the queries' relaxed codes travel with the export, so asymmetric re-ranking runs from it
+    assert export["query_relaxed"].dtype == np.float32 and np.array_equal(export["query_relaxed"], relaxed.numpy())
     # the command line writes the export; the retrieval side reads back what was computed
     main(["encode", "--checkpoint", str(out), "--split", "test", "--out", str(tmp_path / "codes"), "--quiet"])
     written = load_export(tmp_path / "codes")
     assert written["meta"] == export["meta"] and written["query_items"] == export["query_items"]
-    for name in ("query_codes", "gallery_codes", "query_features", "gallery_features"):
+    for name in ("query_codes", "gallery_codes", "query_features", "gallery_features", "query_relaxed"):
         assert np.array_equal(written[name], export[name])
 
 

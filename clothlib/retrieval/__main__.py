@@ -1,13 +1,17 @@
 """``python -m clothlib.retrieval {evaluate,baselines,end-to-end}``: retrieval scores from the command line.
 
-    python -m clothlib.retrieval evaluate --codes DIR [--out FILE]
+    python -m clothlib.retrieval evaluate --codes DIR [--validation VAL_DIR] [--out FILE]
     python -m clothlib.retrieval baselines --out checkpoints/retrieval_baselines.json
     python -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json
 
 ``evaluate`` writes top-k accuracy and mAP of the hash codes (Hamming) and of the float features
 (cosine) of an encode export, under the instance and similar-item protocols, to FILE (default
-``DIR/retrieval.json``). The library computes and returns; this command line fetches the inputs
-(backbone features from :mod:`clothlib.hashing`, the pipeline for end-to-end queries) and saves.
+``DIR/retrieval.json``): with ties in gallery order, and for the codes also expected under a random
+order within ties and the optimistic / pessimistic bounds. Given ``--validation`` (the same
+network's export of the validation split), also two-stage search with both re-rankers, the shortlist
+length chosen on that split; and the bytes each mode stores per gallery item. The library computes
+and returns; this command line fetches the inputs (backbone features from :mod:`clothlib.hashing`,
+the pipeline for end-to-end queries) and saves.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from ..pipeline import ClothingRetriever, evaluate_end_to_end
 from ..results import save_json
 from .evaluation import evaluate_baselines, evaluate_export, load_export
 from .metrics import TOP_K
+from .rerank import RERANKERS
 
 RESULT_NAME = "retrieval.json"  # ``evaluate`` writes it inside the export folder unless told otherwise
 
@@ -53,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     evaluate_cmd = commands.add_parser("evaluate", help="top-k and mAP of an encode export, hash and float")
     evaluate_cmd.add_argument("--codes", required=True, help="encode export folder (export.json, *_codes.npy, ...)")
+    evaluate_cmd.add_argument("--validation", help="the same network's export of another split (e.g. val): it "
+                              "chooses the two-stage shortlist length; without it, no two-stage rows")
     evaluate_cmd.add_argument("--out", help=f"results JSON (default DIR/{RESULT_NAME})")
     baselines_cmd = commands.add_parser("baselines", help="raw backbone features, LSH and ITQ on the test split")
     baselines_cmd.add_argument("--out", required=True, help="results JSON")
@@ -74,15 +81,30 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<14} top20 instance {_percent(scores['instance']['top20']):>7}  "
                   f"similar {_percent(scores['similar']['top20']):>7}")
     else:
-        result = evaluate_export(load_export(args.codes))
-        columns = [f"top{k}" for k in TOP_K] + ["mAP"]
-        print(f"{result['model']} | {result['bits']} bits | {result['split']}: "
-              f"{result['queries']} queries, {result['gallery']} gallery items")
-        print(f"{'':<16}" + "".join(f"{name:>8}" for name in columns))
-        for kind in ("hash", "float"):
-            for protocol, scores in result[kind].items():
-                print(f"{kind + ' ' + protocol:<16}" + "".join(f"{_percent(scores[name]):>8}" for name in columns))
+        result = evaluate_export(load_export(args.codes), load_export(args.validation) if args.validation else None)
+        print_scores(result)
     print(f"wrote {save_json(args.out or Path(args.codes) / RESULT_NAME, result)}")
+
+
+def print_scores(result: dict) -> None:
+    """``evaluate``'s result as one line per mode, protocol and tie view."""
+    columns = [f"top{k}" for k in TOP_K] + ["mAP"]
+    print(f"{result['model']} | {result['bits']} bits | {result['split']}: "
+          f"{result['queries']} queries, {result['gallery']} gallery items")
+    print(f"{'':<40}" + "".join(f"{name:>8}" for name in columns))
+    rows = [(f"{kind} {protocol}", scores) for kind in ("hash", "float") for protocol, scores in result[kind].items()]
+    rows += [(f"hash {protocol} ties {view}", views[view]) for protocol, views in result["hash_ties"].items()
+             for view in ("expected", "optimistic", "pessimistic")]
+    two_stage = result.get("two_stage", {})
+    rows += [(f"two-stage {reranker} R={two_stage[reranker]['shortlist']} {protocol} {view}",
+              two_stage[reranker][protocol][view])
+             for reranker in RERANKERS if reranker in two_stage for protocol in PROTOCOLS
+             for view in ("gallery_order", "expected")]
+    for label, scores in rows:
+        print(f"{label:<40}" + "".join(f"{_percent(scores[name]):>8}" for name in columns))
+    print("bytes per gallery item:", result["bytes_per_item"])
+    if not two_stage:
+        print("no two-stage rows: pass --validation with the same network's export of the validation split")
 
 
 def _percent(value) -> str:

@@ -5,10 +5,16 @@ both protocols of the consumer-to-shop set (same instance, or same similar-item 
 An export (:func:`clothlib.hashing.encode` returns one; ``python -m clothlib.hashing encode``
 writes it as a folder of ``.npy`` files, :func:`load_export` reads it back) holds the packed
 ``query_codes`` and ``gallery_codes`` (one row per item), the float32 ``query_features`` and
-``gallery_features``, the ``query_items`` and ``gallery_items`` (item ids in row order) and
-``meta`` (``bits``, ``split``, ``c2s``: the consumer-to-shop folder, and the ``checkpoint`` /
-``model`` it came from). The float ranking is the ceiling the codes try to reach with 1 bit a
-dimension. Everything here computes and returns; the command line writes.
+``gallery_features``, the queries' relaxed codes ``query_relaxed`` (the hash layer's outputs before
+the sign), the ``query_items`` and ``gallery_items`` (item ids in row order) and ``meta`` (``bits``,
+``split``, ``c2s``: the consumer-to-shop folder, and the ``checkpoint`` / ``model`` it came from).
+The float ranking is the ceiling the codes try to reach with 1 bit a dimension.
+
+Beside the plain scores (ties in gallery order, the package's rule) :func:`evaluate_export` reports
+what ties are worth (:mod:`clothlib.retrieval.ties`: expected under a random order within ties,
+optimistic and pessimistic bounds) and, given an export of another split to choose the shortlist
+length on, two-stage search (:mod:`clothlib.retrieval.rerank`), with the storage each mode needs
+per gallery item. Everything here computes and returns; the command line writes.
 """
 from __future__ import annotations
 
@@ -22,10 +28,23 @@ from ..data.c2s import PROTOCOLS, load_manifest
 from .baselines import ITQ, LSH
 from .codes import hamming_distances, hamming_rank, rank_rows
 from .metrics import TOP_K, relevance, retrieval_scores
+from .rerank import (
+    RERANKERS,
+    SHORTLIST_METRIC,
+    SHORTLIST_TOLERANCE,
+    SHORTLISTS,
+    TwoStage,
+    choose_shortlist,
+    shortlist_scores,
+)
 from .search import FloatBruteForce
+from .ties import tie_aware_scores
 
-EXPORT_ARRAYS = ("query_codes", "gallery_codes", "query_features", "gallery_features", "query_items", "gallery_items")
+EXPORT_ARRAYS = ("query_codes", "gallery_codes", "query_features", "gallery_features", "query_relaxed", "query_items",
+                 "gallery_items")
 EXPORT_META = "export.json"  # written last: its presence marks a whole export
+FLOAT_BYTES = 4  # float32 features
+SHORTLIST_PROTOCOL = "instance"  # the protocol whose validation score chooses the shortlist length
 
 
 def score_codes(query_packed: np.ndarray, gallery_packed: np.ndarray, query_ids, gallery_ids, ks=TOP_K) -> dict:
@@ -61,34 +80,96 @@ def load_export(folder: str | os.PathLike) -> dict:
     export = {"meta": json.loads((folder / EXPORT_META).read_text()), "folder": str(folder)}
     for name in EXPORT_ARRAYS:
         export[name] = np.load(folder / f"{name}.npy")
-    for side in ("query", "gallery"):
+    sides = {"query": ("codes", "features", "relaxed", "items"), "gallery": ("codes", "features", "items")}
+    for side, parts in sides.items():
         export[f"{side}_items"] = export[f"{side}_items"].tolist()
-        rows = {len(export[f"{side}_{part}"]) for part in ("codes", "features", "items")}
+        rows = {len(export[f"{side}_{part}"]) for part in parts}
         if len(rows) != 1:
-            raise ValueError(f"{folder}: the {side} codes, features and item list have different lengths; "
+            raise ValueError(f"{folder}: the {side} {', '.join(parts)} have different lengths; "
                              "the export is inconsistent, write it again.")
     return export
 
 
-def evaluate_export(export: dict) -> dict:
-    """Hash and float scores under both protocols of an export (:func:`load_export`, or
-    ``clothlib.hashing.encode``'s return), with its provenance."""
+def _protocol_ids(export: dict) -> tuple[dict, dict]:
+    """``({protocol: query ids}, {protocol: gallery ids})`` of an export's items, from its set's manifest."""
     meta = export["meta"]
     items = {row["item_id"]: row for row in load_manifest(meta["c2s"])}
     unknown = [item for item in export["query_items"] + export["gallery_items"] if item not in items]
     if unknown:
         raise KeyError(f"{len(unknown)} exported items (e.g. {unknown[0]}) are not in {meta['c2s']}/manifest.csv: "
                        "the export was made from another build of the consumer-to-shop set; encode again.")
+    return tuple({p: [items[item][key] for item in export[f"{side}_items"]] for p, key in PROTOCOLS.items()}
+                 for side in ("query", "gallery"))
+
+
+def _rerank_inputs(export: dict, reranker: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(query floats, gallery features) that ``reranker`` reads from an export: the relaxed query
+    codes alone for ``"asymmetric"``, the float features of both sides for ``"float"``."""
+    if reranker == "asymmetric":
+        return export["query_relaxed"], None
+    return export["query_features"], export["gallery_features"]
+
+
+def evaluate_two_stage(export: dict, validation: dict, shortlists=SHORTLISTS) -> dict:
+    """Two-stage search of ``export`` with each re-ranker (:mod:`clothlib.retrieval.rerank`): the
+    shortlist length R chosen on ``validation`` (an export of another split by the same network:
+    the smallest R whose instance top-20 is within ``SHORTLIST_TOLERANCE`` points of the best of
+    ``shortlists``), then the export's scores at that R under both protocols, four ways
+    (:func:`~clothlib.retrieval.ties.tie_aware_scores`), and what the gallery stores per item."""
+    meta, chosen_on = export["meta"], validation["meta"]
+    if (chosen_on.get("checkpoint"), chosen_on["bits"]) != (meta.get("checkpoint"), meta["bits"]):
+        raise ValueError(f"the validation export comes from {chosen_on.get('checkpoint')} ({chosen_on['bits']} bits), "
+                         f"the scored one from {meta.get('checkpoint')} ({meta['bits']} bits): encode both splits "
+                         "with the same checkpoint")
+    if chosen_on["split"] == meta["split"]:
+        raise ValueError(f"the shortlist length would be chosen on the {meta['split']} split it is scored on; "
+                         "choose it on another split (`python -m clothlib.hashing encode --split val ...`)")
+    query_ids, gallery_ids = _protocol_ids(export)
+    val_query_ids, val_gallery_ids = _protocol_ids(validation)
+    result = {"rule": {"candidates": list(shortlists), "metric": SHORTLIST_METRIC, "protocol": SHORTLIST_PROTOCOL,
+                       "tolerance_points": SHORTLIST_TOLERANCE, "chosen_on": chosen_on["split"],
+                       "validation_queries": len(validation["query_items"]),
+                       "rule": "the smallest R whose validation metric is within the tolerance of the best R's"}}
+    for reranker in RERANKERS:
+        query_floats, gallery_features = _rerank_inputs(validation, reranker)
+        scores = shortlist_scores(validation["query_codes"], query_floats, validation["gallery_codes"],
+                                  gallery_features, val_query_ids[SHORTLIST_PROTOCOL],
+                                  val_gallery_ids[SHORTLIST_PROTOCOL], reranker, shortlists)
+        shortlist = choose_shortlist(scores)
+        query_floats, gallery_features = _rerank_inputs(export, reranker)
+        search = TwoStage(shortlist, reranker).add(export["gallery_codes"], gallery_features)
+        distances = search.ranking_distances(export["query_codes"], query_floats)
+        result[reranker] = {"shortlist": shortlist, "bytes_per_item": search.bytes_per_item,
+                            "validation": {str(r): s for r, s in scores.items()},
+                            **{p: tie_aware_scores(distances, relevance(query_ids[p], gallery_ids[p]))
+                               for p in query_ids}}
+    return result
+
+
+def evaluate_export(export: dict, validation: dict | None = None) -> dict:
+    """Scores of an export (:func:`load_export`, or ``clothlib.hashing.encode``'s return) under both
+    protocols, with its provenance: ``hash`` and ``float`` (top-k and mAP, ties in gallery order),
+    ``hash_ties`` (the Hamming ranking's scores four ways: gallery order, expected under a random
+    order within ties, optimistic and pessimistic), and ``bytes_per_item`` (what the gallery stores
+    per item in each mode). Given ``validation``, an export of another split by the same network,
+    also ``two_stage`` (:func:`evaluate_two_stage`)."""
+    meta = export["meta"]
     result = {"export": export.get("folder"), "bits": meta["bits"], "model": meta.get("model"),
               "checkpoint": meta.get("checkpoint"), "split": meta["split"],
               "queries": len(export["query_items"]), "gallery": len(export["gallery_items"]),
               "hash": {}, "float": {}}
-    query_ids, gallery_ids = ({p: [items[item][key] for item in export[f"{side}_items"]]
-                               for p, key in PROTOCOLS.items()} for side in ("query", "gallery"))
-    hamming = hamming_rank(export["query_codes"], export["gallery_codes"])
+    query_ids, gallery_ids = _protocol_ids(export)
+    distances = hamming_distances(export["query_codes"], export["gallery_codes"])
     cosine = float_rank(export["query_features"], export["gallery_features"])
-    result["hash"] = _by_protocol(hamming, query_ids, gallery_ids)
+    result["hash"] = _by_protocol(rank_rows(distances), query_ids, gallery_ids)
     result["float"] = _by_protocol(cosine, query_ids, gallery_ids)
+    result["hash_ties"] = {p: tie_aware_scores(distances, relevance(query_ids[p], gallery_ids[p])) for p in query_ids}
+    result["bytes_per_item"] = {"hash": export["gallery_codes"].shape[1],
+                                "float": FLOAT_BYTES * export["gallery_features"].shape[1]}
+    if validation is not None:
+        result["two_stage"] = evaluate_two_stage(export, validation)
+        result["bytes_per_item"].update({f"two_stage_{reranker}": result["two_stage"][reranker]["bytes_per_item"]
+                                         for reranker in RERANKERS})
     return result
 
 

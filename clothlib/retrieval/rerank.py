@@ -89,12 +89,13 @@ class TwoStage:
         return len(self.index)
 
     @property
-    def bytes_per_item(self) -> float:
-        """What the gallery must store per item: its code (bits / 8 bytes), plus a float32 feature
-        (4 x dims bytes) for the float re-ranker. (A FAISS index holds its own copy of the codes.)"""
+    def bytes_per_item(self) -> int:
+        """What the gallery must store per item: its packed code (bits / 8 bytes, rounded up), plus a
+        float32 feature (4 x dims bytes) for the float re-ranker. (A FAISS index holds its own copy
+        of the codes, padded to whole 8-byte words: see :class:`~clothlib.retrieval.search.FaissBinary`.)"""
         if not len(self):
-            return 0.0
-        return float(self.codes.shape[1] + (0 if self.features is None else 4 * self.features.shape[1]))
+            return 0
+        return int(self.codes.shape[1] + (0 if self.features is None else 4 * self.features.shape[1]))
 
     @property
     def nbytes(self) -> int:

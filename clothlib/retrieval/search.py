@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import hamming_distances, rank_rows
+from .codes import as_words, hamming_distances, rank_rows
 
 BLOCK_SCORES = 1 << 26  # query x gallery scores held at once (256 MiB of int32 or float32): 64 queries of
 # a million-item gallery per matrix product, so float brute force reads its 2 GB once per 64 queries
@@ -70,6 +70,12 @@ class NumpyHamming:
 class FaissBinary:
     """FAISS ``IndexBinaryFlat``: the same exhaustive Hamming scan in C++ (SIMD popcount).
 
+    Codes are padded with zero bytes to whole 8-byte words, as :func:`~clothlib.retrieval.codes.as_words`
+    pads them for NumPy: padding bits are zero on both sides, so no distance changes, but FAISS has
+    specialised popcount kernels for a few code sizes (8, 16, 32, 64 bytes among them) and a generic
+    one for the rest, which scans a 48-bit code's 6 bytes about three times slower than 8 bytes
+    (measured by ``benchmarks/two_stage_speed.py``). The index holds ``8 * ceil(bits / 64)`` bytes an item.
+
     FAISS promises the k smallest distances but neither the order of equal distances nor which of
     several items tied at the k-th distance are returned (faiss 1.15's heap happens to prefer
     lower ids, an implementation detail). So we ask for k + 1 neighbours: where the (k+1)-th is
@@ -81,10 +87,20 @@ class FaissBinary:
     def __init__(self):
         self.faiss = _import_faiss()
         self.index = None
+        self.code_bytes: int | None = None  # bytes of a packed code as given, before padding
+
+    def _padded(self, packed: np.ndarray, side: str) -> np.ndarray:
+        """``packed`` (uint8, one row per item) padded with zero bytes to whole 8-byte words."""
+        packed = np.asarray(packed, dtype=np.uint8)
+        if self.code_bytes is not None and packed.ndim == 2 and packed.shape[1] != self.code_bytes:
+            raise ValueError(f"{side} codes have {packed.shape[1]} bytes but the gallery's {self.code_bytes}: "
+                             "were they made with the same number of bits?")
+        return as_words(packed).view(np.uint8)
 
     def add(self, gallery_packed: np.ndarray) -> FaissBinary:
-        gallery = np.ascontiguousarray(gallery_packed, dtype=np.uint8)
+        gallery = self._padded(gallery_packed, "gallery")
         if self.index is None:
+            self.code_bytes = np.asarray(gallery_packed).shape[1]
             self.index = self.faiss.IndexBinaryFlat(8 * gallery.shape[1])
         self.index.add(gallery)
         return self
@@ -94,13 +110,14 @@ class FaissBinary:
 
     @property
     def nbytes(self) -> int:
+        """Bytes the index holds: the padded codes."""
         return 0 if self.index is None else self.index.ntotal * self.index.code_size
 
     def search(self, queries_packed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Hamming distances (int32) and gallery indices."""
         if not len(self):
             raise ValueError("the gallery is empty: call add(gallery) before search")
-        queries = np.ascontiguousarray(queries_packed, dtype=np.uint8)
+        queries = self._padded(queries_packed, "query")
         k = min(k, len(self))
         wide = min(k + 1, len(self))
         found_distances, found_indices = self.index.search(queries, wide)
