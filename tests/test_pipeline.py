@@ -56,7 +56,7 @@ def test_end_to_end_scores_count_missed_classes_as_misses(retriever):
 # --- photos as they come --------------------------------------------------------------------------
 
 VIEW = c2s.DEFAULT_CONFIG.view_size
-PHOTO_ID = "0003"  # a test photo whose garments are clear of the class edges the CRF can flip
+PHOTO_ID = "0027"  # its phone copy lost the dress when JPEGs were decoded at 1/4 scale, just over the working size
 
 
 def upscaled(photo: np.ndarray, long_side: int) -> Image.Image:
@@ -104,10 +104,14 @@ def sizes(retriever, monkeypatch):
 
 
 def assert_same_garments(found, reference, scale):
-    """The same classes in the same order, each box the reference's (in its own pixels) within 8 px."""
+    """The same classes in the same order, each box (in the reference's pixels) overlapping the
+    reference's by an intersection over union of at least 0.7."""
     assert [g.category for g in found] == [category for category, _ in reference]
     for garment, (_, box) in zip(found, reference):
-        assert np.abs(np.array(garment.box) / scale - np.array(box)).max() <= 8, (garment.category, garment.box, box)
+        mapped = np.array(garment.box) / scale
+        inter = np.prod(np.clip(np.minimum(mapped[2:], box[2:]) - np.maximum(mapped[:2], box[:2]), 0, None))
+        union = np.prod(mapped[2:] - mapped[:2]) + np.prod(np.subtract(box[2:], box[:2])) - inter
+        assert inter / union >= 0.7, (garment.category, garment.box, box)
 
 
 def test_an_exif_rotated_phone_photo_finds_the_ccp_size_photos_garments(retriever, reference, sizes, tmp_path):
