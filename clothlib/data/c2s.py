@@ -93,7 +93,6 @@ class C2SConfig:
 
 
 DEFAULT_CONFIG = C2SConfig()
-VIEW_SIZE = DEFAULT_CONFIG.view_size  # until notebook 07 and tests/test_pipeline.py read it from the config
 COLUMNS = ["item_id", "photo_id", "split", "source", "x0", "y0", "x1", "y1", "consumer", "shop",
            "instance_id", "similar_id", *ATTRIBUTE_VALUES, "area", "colour_share", "relative_length"]
 _INT_COLUMNS = ("x0", "y0", "x1", "y1")
