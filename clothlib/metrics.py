@@ -90,5 +90,6 @@ class BoundaryF:
         precision = matched_pred / pred if pred else float("nan")
         recall = matched_true / true if true else float("nan")
         f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-        return {"boundary_precision": round(100 * float(precision), 3), "boundary_recall": round(100 * float(recall), 3),
-                "boundary_f": round(100 * float(f), 3), "boundary_tolerance_px": self.tolerance}
+        return {"boundary_precision": round(100 * float(precision), 3),
+                "boundary_recall": round(100 * float(recall), 3), "boundary_f": round(100 * float(f), 3),
+                "boundary_tolerance_px": self.tolerance}
