@@ -6,11 +6,16 @@ the mean per query of one batched call. The modes are timed side by side in one 
 query each mode runs in turn, so a burst of load from elsewhere on the machine hits all of them
 alike. One core (BLAS, OpenMP and FAISS limited to one thread), as ``retrieval_speed.py``.
 
-The shortlist lengths are the ones chosen on the validation split by ``two_stage_eval.py`` (read
-from its results file; ``--shortlist R`` overrides both). The synthetic codes and features are
-random and seeded: an exhaustive scan costs the same whatever the values, and re-ranking costs
-depend only on R. One extra row pads the 6-byte codes with zero bytes to 8 (same distances): FAISS
-scans 8-byte codes with a specialised kernel and 6-byte ones with a generic one.
+The shortlist lengths are the ones chosen on the validation split for catt3_net 48 bits (read from
+``checkpoints/hash_catt3_net_48.test.retrieval.json``; ``--shortlist R`` overrides both). The
+synthetic codes and features are random and seeded: an exhaustive scan costs the same whatever the
+values, and re-ranking costs depend only on R. ``FaissBinary`` pads the 6-byte codes with zero bytes
+to 8 (same distances) because FAISS scans 8-byte codes with a specialised kernel and 6-byte ones with
+a generic one: two extra rows time FAISS's own index on both widths (no tie rule), which is why.
+
+Per mode: ``bytes_per_item``, what the gallery stores (code, plus the float feature for the float
+re-ranker), and ``memory_bytes_per_item``, what the search object holds in memory (a FAISS index
+keeps its own padded copy of the codes).
 
     python benchmarks/two_stage_speed.py [--queries 200] [--shortlist R] [--quick]
 """
@@ -23,13 +28,13 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from clothlib.config import settings
 from clothlib.results import load_json, save_json
-from clothlib.retrieval import FaissBinary, FloatBruteForce, NumpyHamming, pack_codes
-from clothlib.retrieval.rerank import RERANKERS, TwoStage
+from clothlib.retrieval import RERANKERS, FaissBinary, FloatBruteForce, NumpyHamming, TwoStage, pack_codes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "two_stage_speed.json")
-EVALUATION = os.path.join(HERE, "results", "two_stage_eval.json")
+SCORES = "hash_catt3_net_48.test.retrieval.json"  # where R was chosen on validation
 GALLERY = 1_000_000
 QUICK_GALLERY = 20_000
 BITS = 48
@@ -51,46 +56,61 @@ def synthetic(gallery_size: int, queries: int) -> dict:
 
 
 def build_modes(data: dict, shortlists: dict[str, int]) -> dict:
-    """``{name: (search one block of queries, bytes per item)}``; the raw gallery arrays are popped so
-    the features exist once per holder."""
+    """``{name: (search one block of queries, bytes stored per item, search object)}``; the raw
+    gallery arrays are popped so the features exist once per holder."""
+    import faiss
+
     codes = data.pop("gallery_codes")
     float_brute = FloatBruteForce().add(data.pop("gallery_features"))
     numpy_hamming, faiss_binary = NumpyHamming().add(codes), FaissBinary().add(codes)
-    faiss_padded = FaissBinary().add(np.pad(codes, ((0, 0), (0, PADDED_BYTES - codes.shape[1]))))
-    padded_queries = np.pad(data["query_codes"], ((0, 0), (0, PADDED_BYTES - codes.shape[1])))
     asymmetric = TwoStage(shortlists["asymmetric"], "asymmetric", "faiss").add(codes)
     float_rerank = TwoStage(shortlists["float"], "float", "faiss").add(codes, float_brute.features)
+    raw = {}  # FAISS's own index, no tie rule: the kernel's cost at the code's width and padded
+    for width in (codes.shape[1], PADDED_BYTES):
+        index = faiss.IndexBinaryFlat(8 * width)
+        index.add(np.pad(codes, ((0, 0), (0, width - codes.shape[1]))))
+        raw[width] = (index, np.pad(data["query_codes"], ((0, 0), (0, width - codes.shape[1]))))
+    six, eight = raw[codes.shape[1]], raw[PADDED_BYTES]
     return {
-        "hamming numpy": (lambda q: numpy_hamming.search(data["query_codes"][q], TOP), BITS / 8),
-        "hamming faiss": (lambda q: faiss_binary.search(data["query_codes"][q], TOP), BITS / 8),
-        f"hamming faiss, codes padded to {PADDED_BYTES} bytes": (lambda q: faiss_padded.search(padded_queries[q], TOP),
-                                                               PADDED_BYTES),
+        "hamming numpy": (lambda q: numpy_hamming.search(data["query_codes"][q], TOP), BITS // 8, numpy_hamming),
+        "hamming faiss": (lambda q: faiss_binary.search(data["query_codes"][q], TOP), BITS // 8, faiss_binary),
+        f"faiss IndexBinaryFlat alone, {codes.shape[1]}-byte codes": (
+            lambda q: six[0].search(six[1][q], TOP), codes.shape[1], six[0]),
+        f"faiss IndexBinaryFlat alone, codes padded to {PADDED_BYTES} bytes": (
+            lambda q: eight[0].search(eight[1][q], TOP), PADDED_BYTES, eight[0]),
         f"two-stage asymmetric (faiss, R={shortlists['asymmetric']})": (
             lambda q: asymmetric.search(data["query_codes"][q], data["query_relaxed"][q], TOP),
-            asymmetric.bytes_per_item),
+            asymmetric.bytes_per_item, asymmetric),
         f"two-stage float (faiss, R={shortlists['float']})": (
             lambda q: float_rerank.search(data["query_codes"][q], data["query_features"][q], TOP),
-            float_rerank.bytes_per_item),
-        "float brute force": (lambda q: float_brute.search(data["query_features"][q], TOP), 4 * DIMS)}
+            float_rerank.bytes_per_item, float_rerank),
+        "float brute force": (lambda q: float_brute.search(data["query_features"][q], TOP), 4 * DIMS, float_brute)}
 
 
-def measure(modes: dict, queries: int) -> list[dict]:
+def memory_per_item(holder, gallery: int) -> float:
+    """Bytes a search object holds per gallery item (a bare FAISS index: ntotal x code_size)."""
+    nbytes = holder.nbytes if hasattr(holder, "nbytes") else holder.ntotal * holder.code_size
+    return nbytes / gallery
+
+
+def measure(modes: dict, queries: int, gallery: int) -> list[dict]:
     """Single-query latencies (side by side, after one warm-up call each) and one batched call per mode."""
     latencies = {name: [] for name in modes}
-    for search, _ in modes.values():
+    for search, _, _ in modes.values():
         search(slice(0, 1))
     for query in range(queries):
-        for name, (search, _) in modes.items():
+        for name, (search, _, _) in modes.items():
             started = time.perf_counter()
             search(slice(query, query + 1))
             latencies[name].append(1000 * (time.perf_counter() - started))
     rows = []
-    for name, (search, bytes_per_item) in modes.items():
+    for name, (search, bytes_per_item, holder) in modes.items():
         started = time.perf_counter()
         search(slice(0, queries))
         batch_ms = 1000 * (time.perf_counter() - started) / queries
         ms = np.array(latencies[name])
-        rows.append({"mode": name, "bytes_per_item": bytes_per_item, "p50_ms": float(np.percentile(ms, 50)),
+        rows.append({"mode": name, "bytes_per_item": bytes_per_item,
+                     "memory_bytes_per_item": memory_per_item(holder, gallery), "p50_ms": float(np.percentile(ms, 50)),
                      "p95_ms": float(np.percentile(ms, 95)), "max_ms": float(ms.max()), "mean_ms": float(ms.mean()),
                      "batch_ms_per_query": batch_ms})
         print(f"  {name}: p50 {rows[-1]['p50_ms']:.2f} ms", flush=True)
@@ -102,17 +122,17 @@ def measure(modes: dict, queries: int) -> list[dict]:
 
 
 def chosen_shortlists() -> dict[str, int]:
-    evaluation = load_json(EVALUATION, "python benchmarks/two_stage_eval.py")
-    return {reranker: evaluation["test"][f"two_stage_{reranker}"]["shortlist"] for reranker in RERANKERS}
+    scores = load_json(settings.checkpoint_dir / SCORES, "bash checkpoints/train_hashing.sh --retrieval-only")
+    return {reranker: scores["two_stage"][reranker]["shortlist"] for reranker in RERANKERS}
 
 
 def print_table(result: dict) -> None:
     print(f"{result['gallery']:,} items, {BITS}-bit codes, {DIMS}-d float32, top-{TOP}, 1 thread, "
           f"{result['queries']} single-query calls per mode")
-    print(f"{'mode':<38} {'bytes/item':>10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'batch ms/q':>10} "
+    print(f"{'mode':<56} {'bytes/item':>10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'batch ms/q':>10} "
           f"{'x float':>8}")
     for row in result["rows"]:
-        print(f"{row['mode']:<38} {row['bytes_per_item']:>10g} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} "
+        print(f"{row['mode']:<56} {row['bytes_per_item']:>10g} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} "
               f"{row['max_ms']:>8.2f} {row['batch_ms_per_query']:>10.2f} {row['p50_speedup_over_float']:>8.1f}")
 
 
@@ -135,10 +155,10 @@ def main() -> None:
     load = os.getloadavg()[0]
     with threadpool_limits(1):
         modes = build_modes(synthetic(gallery, args.queries), shortlists)
-        rows = measure(modes, args.queries)
+        rows = measure(modes, args.queries, gallery)
     result = {"gallery": gallery, "bits": BITS, "feature_dims": DIMS, "top": TOP, "queries": args.queries,
               "threads": 1, "shortlists": shortlists,
-              "shortlists_from": "--shortlist" if args.shortlist else "results/two_stage_eval.json",
+              "shortlists_from": "--shortlist" if args.shortlist else f"checkpoints/{SCORES}",
               "load_average_1min": {"before": round(load, 2), "after": round(os.getloadavg()[0], 2)},
               "cpus": os.cpu_count(), "faiss": faiss.__version__, "numpy": np.__version__, "rows": rows}
     print_table(result)

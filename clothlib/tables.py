@@ -20,17 +20,23 @@ Hashing and retrieval (notebooks 05, 06)
     hashing_tasks(runs, source)       name -> ``evaluate`` metrics: task accuracy, majority baseline,
                                       the paper's Table 4 columns
     hashing_backbones(metrics)        backbone -> metrics of the same network on each frozen backbone
-    retrieval_rows(baselines, runs)   the labelled score rows that the two retrieval builders show
+    retrieval_rows(baselines, runs)   the labelled score rows that the two retrieval builders show (tie
+                                      bounds and two-stage rows for the networks asked for)
     retrieval_results(rows, e2e)      instance top-k and mAP, similar-item top-20, the paper's Table 5
     retrieval_protocol(rows, name)    every column of one protocol ("instance" or "similar")
+    tie_views(modes, protocol)        rankings' scores four ways: gallery order, expected under a random
+                                      order within ties, optimistic and pessimistic
+    shortlists(two_stage)             two-stage search: the validation score of each shortlist length R
+    search_speed(speed)               storage and time per query of each search mode (the benchmark)
     end_to_end(results, truth)        queries cut by the parser vs the ground-truth box
     hashing_training(runs)            name -> (curve, checkpoint bytes): epochs, CPU time, val top-20
-The course (README)
+The course (README, notebooks)
     course_map(notebooks, budget)     notebook, topic, time and memory in both modes (Binder badges
                                       only when a repository is given)
+    notebook_budget(budget, name)     one notebook's measured time and memory in both modes
     reproduce(budget, curves, ...)    the steps that rebuild every shipped result, with their times
 Shipped files
-    shipped_parsing_results(), shipped_hashing_tasks(), shipped_retrieval_results(),
+    shipped_parsing_results(), shipped_hashing_tasks(), shipped_retrieval_results(speed=None),
     shipped_parsing_training(), shipped_hashing_training(), shipped_reproduce(budget)
 """
 from __future__ import annotations
@@ -49,6 +55,12 @@ CRF_MODELS = ("effnet_fcn", "net1")  # those with a tuned CRF evaluated on the t
 PARSING_SCRIPT = "bash checkpoints/train_parsing.sh"  # makes every shipped parsing checkpoint and results file
 COLUMN_TITLES = {"overall_acc": "overall acc", "mean_acc": "mean acc", "mean_iu": "mean IU", "boundary_f": "boundary F"}
 RETRIEVAL_COLUMNS = [f"top{k}" for k in paper.RETRIEVAL_TOP_K] + ["mAP"]
+DETAILED_RUNS = ("hash_catt3_net_48",)  # the networks whose tie bounds and two-stage rows the README shows
+TIE_VIEWS = {"gallery_order": "ties in gallery order (the package's rule)",
+             "expected": "ties in random order (expected)",
+             "optimistic": "ties: relevant first (upper bound)",
+             "pessimistic": "ties: relevant last (lower bound)"}
+RERANK_TITLES = {"asymmetric": "asymmetric re-rank", "float": "float re-rank"}
 
 
 def markdown(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -167,10 +179,14 @@ def hashing_backbones(metrics: Mapping[str, Mapping],
     return markdown(["backbone", *keys], rows)
 
 
-def retrieval_rows(baselines: Mapping | None, runs: Mapping[str, Mapping]) -> dict[str, Mapping]:
+def retrieval_rows(baselines: Mapping | None, runs: Mapping[str, Mapping], detailed: Sequence[str] = ()
+                   ) -> dict[str, Mapping]:
     """Label -> scores (``{"instance": {...}, "similar": {...}}``) in the order the tables show them: the
     untrained baselines (``evaluate_baselines``' result) if given, then each network's codes (name ->
-    ``evaluate_export``' result, named by checkpoint stem) and, at 48 bits, its float features."""
+    ``evaluate_export``' result, named by checkpoint stem) and, at 48 bits, its float features. For the
+    networks named in ``detailed``, between the two: their codes' scores with ties in random order
+    (expected) and the optimistic and pessimistic bounds, then two-stage search with each re-ranker
+    (where the result has it: evaluated with a validation export)."""
     rows = {}
     if baselines:
         rows["raw ImageNet backbone features (float, no training)"] = baselines["rows"]["raw_features"]
@@ -180,7 +196,17 @@ def retrieval_rows(baselines: Mapping | None, runs: Mapping[str, Mapping]) -> di
                 rows[f"{method} {bits} bits (on the raw features)"] = baselines["rows"][f"{method}-{bits}"]
     for name, result in runs.items():
         suffix = " (parsing backbone)" if name.endswith("_parsing") else ""
-        rows[f"{result['model']} {result['bits']} bits{suffix}"] = result["hash"]
+        label = f"{result['model']} {result['bits']} bits{suffix}"
+        rows[label] = result["hash"]
+        if name in detailed:
+            for view in ("expected", "optimistic", "pessimistic"):
+                rows[f"{label}, {TIE_VIEWS[view]}"] = {p: views[view] for p, views in result["hash_ties"].items()}
+            stages = result.get("two_stage", {})
+            for reranker in (r for r in RERANK_TITLES if r in stages):
+                stage = stages[reranker]
+                title = (f"{label} + {RERANK_TITLES[reranker]} of the Hamming top {stage['shortlist']} "
+                         f"({stage['bytes_per_item']:,} bytes/item)")
+                rows[title] = {protocol: stage[protocol]["gallery_order"] for protocol in result["hash"]}
         if result["bits"] == 48:
             rows[f"{result['model']} float features{suffix}"] = result["float"]
     return rows
@@ -212,6 +238,52 @@ def retrieval_protocol(rows: Mapping[str, Mapping], protocol: str) -> str:
     return markdown([f"{protocol} (%)", *RETRIEVAL_COLUMNS], table)
 
 
+def tie_views(modes: Mapping[str, Mapping], protocol: str = "instance",
+              columns: Sequence[str] = ("top1", "top5", "top10", "top20", "mAP")) -> str:
+    """Each ranking (label -> :func:`~clothlib.retrieval.ties.tie_aware_scores`' result per protocol,
+    e.g. ``evaluate_export``'s ``hash_ties``) four ways: ties in gallery order, in random order
+    (expected), relevant first and relevant last, and the spread between the bounds."""
+    rows = []
+    for label, result in modes.items():
+        views = result[protocol]
+        rows += [[label if view == "gallery_order" else "", TIE_VIEWS[view],
+                  *(f"{views[view][c]:.1f}" for c in columns)] for view in TIE_VIEWS]
+        rows.append(["", "*spread: upper - lower bound*",
+                     *(f"*{views['optimistic'][c] - views['pessimistic'][c]:.1f}*" for c in columns)])
+    return markdown([f"ranking ({protocol} protocol, %)", "order within ties", *columns], rows)
+
+
+def shortlists(two_stage: Mapping, metric: str = "top20") -> str:
+    """Two-stage search (``evaluate_export``'s ``two_stage``): the validation ``metric`` at each
+    shortlist length R per re-ranker, the chosen R in bold."""
+    rerankers = [r for r in RERANK_TITLES if r in two_stage]
+    lengths = two_stage["rule"]["candidates"]
+    rows = [[f"{length}", *(f"**{two_stage[r]['validation'][str(length)][metric]:.1f}**"
+                            if length == two_stage[r]["shortlist"] else
+                            f"{two_stage[r]['validation'][str(length)][metric]:.1f}" for r in rerankers)]
+            for length in lengths]
+    rule = two_stage["rule"]
+    return (markdown(["shortlist length R", *(f"{RERANK_TITLES[r]}: {rule['chosen_on']} {metric}" for r in rerankers)],
+                     rows)
+            + f"\n\n{rule['validation_queries']} {rule['chosen_on']} queries, {rule['protocol']} protocol; in bold the "
+            f"chosen R: the smallest within {rule['tolerance_points']} points of the best.")
+
+
+def search_speed(speed: Mapping) -> str:
+    """One sentence from ``benchmarks/results/two_stage_speed.json``: per search mode, the bytes a
+    gallery item takes (and, where it differs, what the search holds in memory: a FAISS index keeps
+    its own padded copy of the codes) and the median time of a single query."""
+    def memory(row: Mapping) -> str:
+        held = row.get("memory_bytes_per_item", row["bytes_per_item"])
+        return "" if held == row["bytes_per_item"] else f" ({held:,g} in memory)"
+
+    parts = "; ".join(f"{row['mode']}: {row['p50_ms']:.1f} ms, {row['bytes_per_item']:,g} bytes/item{memory(row)}"
+                      for row in speed["rows"])
+    return (f"Storage and speed (`benchmarks/results/two_stage_speed.json`: a synthetic {speed['gallery']:,}-item "
+            f"gallery of {speed['bits']}-bit codes and {speed['feature_dims']}-d float32 features, top-{speed['top']}, "
+            f"median time of a single query on {speed['threads']} core): {parts}.")
+
+
 def end_to_end(results: Mapping[str, Mapping], ground_truth: Mapping | None = None) -> str:
     """Top-k of queries cut from the parsed photo (name -> ``evaluate_end_to_end``'s result, e.g. ``fcn``
     and ``fcn_crf``) beside the same network's queries cut by the ground-truth box (its instance scores)."""
@@ -232,6 +304,18 @@ def hashing_training(runs: Mapping[str, tuple[Sequence[Mapping], int]]) -> str:
 
 
 # --- the course -------------------------------------------------------------------------------------
+
+def notebook_budget(budget: Mapping, notebook: str) -> str:
+    """What ``benchmarks/course_budget.py`` measured for one notebook (``budget``: its results file):
+    wall time and peak memory in fast and default mode, from a cold cache."""
+    figures = budget["notebooks"].get(notebook, {})
+    modes = [f"{mode} mode {figures[mode]['seconds']:.0f} s and {figures[mode]['peak_mib']:,} MiB"
+             for mode in ("fast", "default") if mode in figures]
+    if not modes:
+        return f"{notebook} has not been measured yet (`python benchmarks/course_budget.py`)."
+    return (f"Measured on {budget['machine']}: " + "; ".join(modes) + " (time and peak memory of a run from a cold "
+            "cache, libraries included; `benchmarks/course_budget.py`).")
+
 
 def course_map(notebooks: Sequence[tuple[str, str]], budget: Mapping, binder: str | None = None) -> str:
     """Notebook (file name, title), and the wall time / peak memory ``benchmarks/course_budget.py``
@@ -314,12 +398,26 @@ def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
     return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
 
 
-def shipped_retrieval_results(folder: str | Path | None = None) -> str:
-    """:func:`retrieval_results` of the shipped baselines, networks and end-to-end queries."""
+def shipped_retrieval_results(folder: str | Path | None = None, speed: Mapping | None = None) -> str:
+    """:func:`retrieval_results` of the shipped baselines, networks (tie bounds and two-stage rows for
+    ``DETAILED_RUNS``) and end-to-end queries, then what those rows mean and, given the speed
+    benchmark's result, :func:`search_speed`."""
     folder = _folder(folder)
     baselines = load_json(folder / "retrieval_baselines.json", TRAIN_SCRIPT)
     runs = {name: load_json(folder / f"{name}.test.retrieval.json", TRAIN_SCRIPT) for name in _hashing_names()}
-    return retrieval_results(retrieval_rows(baselines, runs), load_json(folder / "end_to_end.test.json", TRAIN_SCRIPT))
+    text = retrieval_results(retrieval_rows(baselines, runs, DETAILED_RUNS),
+                             load_json(folder / "end_to_end.test.json", TRAIN_SCRIPT))
+    detailed = runs[DETAILED_RUNS[0]]
+    rule = detailed["two_stage"]["rule"]
+    text += ("\n\nA 48-bit Hamming distance takes at most 49 values, so many gallery items tie with a query's right "
+             "answer: the plain rows order ties by gallery position; the \"ties\" rows score the same codes with "
+             "ties in random order (expected value, closed form) and with the right item first or last among its "
+             "ties (the bounds). Two-stage rows re-rank the Hamming top R by the query's relaxed code against the "
+             "stored codes (asymmetric: the gallery stores codes only) or by the float features (the gallery stores "
+             f"them too), R chosen on the {rule['chosen_on']} split ({rule['validation_queries']} queries: the "
+             f"smallest R within {rule['tolerance_points']} points of the best {rule['protocol']} "
+             f"{rule['metric']}); their ties are in gallery order.")
+    return text + (f"\n\n{search_speed(speed)}" if speed else "")
 
 
 def _trained(folder: Path, names: Sequence[str], command: str) -> dict[str, tuple[list, int]]:

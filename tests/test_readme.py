@@ -31,6 +31,21 @@ def test_render_names_a_missing_section():
         render_readme.render("no markers here", {"course-map": lambda: ""})
 
 
+def test_only_renders_the_named_sections_and_leaves_every_other_byte(tmp_path, monkeypatch):
+    """Several people edit README sections at once: a script that re-renders one stage's section must
+    not rewrite another's (stale or being edited)."""
+    document = tmp_path / "README.md"
+    document.write_text("<!-- begin: ours -->\nold\n<!-- end: ours -->\n<!-- begin: theirs -->\nedited by hand\n"
+                        "<!-- end: theirs -->\n")
+    makers = {"ours": (document, lambda: "new"), "theirs": (document, lambda: "rendered")}
+    monkeypatch.setattr(render_readme, "sections", lambda root, checkpoints: makers)
+    now, new = render_readme.rendered(tmp_path, tmp_path, ["ours"])[document]
+    assert new == document.read_text().replace("old", "new")
+    assert "rendered" in render_readme.rendered(tmp_path, tmp_path)[document][1]
+    with pytest.raises(ValueError, match="no section named yours"):
+        render_readme.rendered(tmp_path, tmp_path, ["yours"])
+
+
 def test_binder_badges_come_from_pyproject_only(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.clothlib.readme]\nbinder = ""\n')
     assert render_readme.binder_repository(tmp_path) is None

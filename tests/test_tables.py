@@ -63,6 +63,64 @@ def test_retrieval_rows_keep_float_features_at_48_bits_and_name_the_parsing_back
     assert rows["catt3_net float features (parsing backbone)"]["instance"]["top20"] == 73
 
 
+def four_ways(top1: float) -> dict:
+    """tie_aware_scores' shape: the same scores with ties in gallery order, expected, and the bounds."""
+    return {"gallery_order": scores(55)["instance"] | {"top1": top1}, "expected": scores(54)["instance"],
+            "optimistic": scores(60)["instance"] | {"top1": 19.3},
+            "pessimistic": scores(50)["instance"] | {"top1": 4.9}}
+
+
+def detailed_run() -> dict:
+    stage = {"shortlist": 50, "bytes_per_item": 2054, "validation": {"10": {"top20": 70.0}, "50": {"top20": 80.0}},
+             "instance": four_ways(26.3), "similar": four_ways(40.0)}
+    return {"model": "catt3_net", "bits": 48, "hash": scores(55.3), "float": scores(73.6),
+            "hash_ties": {"instance": four_ways(8.7), "similar": four_ways(23.0)},
+            "two_stage": {"rule": {"candidates": [10, 50], "chosen_on": "val", "validation_queries": 480,
+                                   "protocol": "instance", "tolerance_points": 0.5, "metric": "top20"},
+                          "float": stage}}
+
+
+def test_detailed_runs_gain_tie_bounds_and_two_stage_rows_between_codes_and_float_features():
+    runs = {"hash_catt3_net_48": detailed_run(), "hash_simnet_48": detailed_run() | {"model": "simnet"}}
+    rows = tables.retrieval_rows(None, runs, detailed=("hash_catt3_net_48",))
+    assert list(rows)[:7] == ["catt3_net 48 bits", "catt3_net 48 bits, ties in random order (expected)",
+                              "catt3_net 48 bits, ties: relevant first (upper bound)",
+                              "catt3_net 48 bits, ties: relevant last (lower bound)",
+                              "catt3_net 48 bits + float re-rank of the Hamming top 50 (2,054 bytes/item)",
+                              "catt3_net float features", "simnet 48 bits"], "only the networks asked for"
+    assert rows["catt3_net 48 bits, ties: relevant last (lower bound)"]["instance"]["top1"] == 4.9
+    two_stage = rows["catt3_net 48 bits + float re-rank of the Hamming top 50 (2,054 bytes/item)"]
+    assert two_stage["instance"]["top1"] == 26.3
+    assert "| catt3_net 48 bits, ties: relevant first (upper bound) | 19.3 |" in tables.retrieval_results(rows)
+
+
+def test_tie_views_show_the_four_orders_and_the_spread_of_the_bounds():
+    table = tables.tie_views({"catt3_net 48 bits": detailed_run()["hash_ties"]}, columns=("top1", "top20"))
+    assert "| catt3_net 48 bits | ties in gallery order (the package's rule) | 8.7 | 55.0 |" in table
+    assert "|  | ties: relevant last (lower bound) | 4.9 | 50.0 |" in table
+    assert "|  | *spread: upper - lower bound* | *14.4* | *10.0* |" in table
+
+
+def test_shortlists_mark_the_chosen_length_and_say_where_it_was_chosen():
+    text = tables.shortlists(detailed_run()["two_stage"])
+    assert "| 10 | 70.0 |" in text and "| 50 | **80.0** |" in text
+    assert "480 val queries, instance protocol" in text
+
+
+def test_search_speed_and_notebook_budget_read_their_benchmark_files():
+    speed = {"gallery": 1_000_000, "bits": 48, "feature_dims": 512, "top": 100, "threads": 1,
+             "rows": [{"mode": "hamming faiss", "p50_ms": 8.02, "bytes_per_item": 6, "memory_bytes_per_item": 8.0},
+                      {"mode": "float brute force", "p50_ms": 412.5, "bytes_per_item": 2048}]}
+    sentence = tables.search_speed(speed)
+    assert "1,000,000-item gallery" in sentence and "float brute force: 412.5 ms, 2,048 bytes/item." in sentence
+    assert "hamming faiss: 8.0 ms, 6 bytes/item (8 in memory)" in sentence
+    measured = {"fast": {"seconds": 25.3, "peak_mib": 1059}, "default": {"seconds": 92.0, "peak_mib": 1200}}
+    budget = {"machine": "2 cores", "notebooks": {"06_retrieval.ipynb": measured}}
+    line = tables.notebook_budget(budget, "06_retrieval.ipynb")
+    assert "fast mode 25 s and 1,059 MiB; default mode 92 s and 1,200 MiB" in line
+    assert "not been measured" in tables.notebook_budget(budget, "05_hashing_networks.ipynb")
+
+
 def test_retrieval_results_end_with_the_papers_rows_in_percent():
     text = tables.retrieval_results({"mine": scores(55.31, 73.71)})
     assert "| mine | 1.0 | 5.0 | 10.0 | 55.3 | 50.0 | 100.0 | 12.0 | 73.7 |" in text
@@ -150,3 +208,7 @@ def test_shipped_tables_cover_every_shipped_hashing_run():
     training = tables.shipped_hashing_training()
     assert training.count("| hash_") == 8 and "| hash_catt3_net_48_parsing.pt | " in training
     assert tables.shipped_retrieval_results().count(" bits") >= 8
+    shipped = tables.shipped_retrieval_results()
+    assert "catt3_net 48 bits, ties in random order (expected)" in shipped
+    assert "catt3_net 48 bits + asymmetric re-rank of the Hamming top" in shipped
+    assert "catt3_net 48 bits + float re-rank of the Hamming top" in shipped

@@ -3,10 +3,13 @@ no number there is typed by hand.
 
     python tools/render_readme.py            # rewrite every generated section (make readme)
     python tools/render_readme.py --check    # print a diff and exit 1 if a document is stale (tests, CI)
+    python tools/render_readme.py --only retrieval-results   # these sections only (the others untouched)
 
 A section sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``; ``clothlib.tables`` builds
 its table from the checkpoint folder (``settings.checkpoint_dir``: ``CLOTHLIB_CHECKPOINTS`` or the
-repository's ``checkpoints/``) and ``benchmarks/results/``.
+repository's ``checkpoints/``) and ``benchmarks/results/``. ``--only`` re-renders some sections and
+leaves every other byte of the documents as it is, so a script that rewrote one stage's results
+does not touch what others are editing.
 
 Binder launch badges in the course map come from ``[tool.clothlib.readme] binder = "OWNER/REPO"`` in
 pyproject.toml (empty: no badges) and never from the clone's git remotes: a fork renders the README its
@@ -19,7 +22,7 @@ import difflib
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 try:
@@ -58,6 +61,10 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
     def budget() -> dict:
         return load_json(root / "benchmarks" / "results" / "course_budget.json", "python benchmarks/course_budget.py")
 
+    def search_speed() -> dict:
+        return load_json(root / "benchmarks" / "results" / "two_stage_speed.json",
+                         "python benchmarks/two_stage_speed.py")
+
     def course_map() -> str:
         notebooks = [(path.name, notebook_title(path)) for path in sorted((root / "notebooks").glob("*.ipynb"))]
         return tables.course_map(notebooks, budget(), binder_repository(root))
@@ -67,7 +74,7 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
         "parsing-results": (readme, lambda: tables.shipped_parsing_results(checkpoints)),
         "parsing-training": (checkpoints_readme, lambda: tables.shipped_parsing_training(checkpoints)),
         "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
-        "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints)),
+        "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints, search_speed())),
         "hashing-training": (checkpoints_readme, lambda: tables.shipped_hashing_training(checkpoints)),
         "reproduce": (readme, lambda: tables.shipped_reproduce(budget(), checkpoints)),
     }
@@ -83,23 +90,29 @@ def render(text: str, makers: Mapping[str, Callable[[], str]]) -> str:
     return text
 
 
-def rendered(root: Path, checkpoints: Path) -> dict[Path, tuple[str, str]]:
-    """Document -> (its text now, its text rendered)."""
+def rendered(root: Path, checkpoints: Path, only: Sequence[str] | None = None) -> dict[Path, tuple[str, str]]:
+    """Document -> (its text now, its text rendered); ``only``: these sections (names), else all."""
+    makers = sections(root, checkpoints)
+    unknown = sorted(set(only or ()) - set(makers))
+    if unknown:
+        raise ValueError(f"no section named {', '.join(unknown)}; the sections are {', '.join(makers)}")
     documents: dict[Path, dict[str, Callable[[], str]]] = {}
-    for name, (path, make) in sections(root, checkpoints).items():
-        documents.setdefault(path, {})[name] = make
+    for name, (path, make) in makers.items():
+        if only is None or name in only:
+            documents.setdefault(path, {})[name] = make
     return {path: (path.read_text(), render(path.read_text(), makers)) for path, makers in documents.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="change nothing; show a diff and fail if stale")
+    parser.add_argument("--only", nargs="+", metavar="SECTION", help="render these sections only")
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this script's)")
     parser.add_argument("--checkpoints", type=Path, default=settings.checkpoint_dir,
                         help=f"the results files (default: {settings.checkpoint_dir})")
     args = parser.parse_args(argv)
     stale = 0
-    for path, (now, new) in rendered(args.root.resolve(), args.checkpoints.resolve()).items():
+    for path, (now, new) in rendered(args.root.resolve(), args.checkpoints.resolve(), args.only).items():
         if now == new:
             print(f"{path}: up to date")
         elif args.check:
