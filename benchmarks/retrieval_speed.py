@@ -16,15 +16,15 @@ backend, >= 20x faster and >= 64x less memory per item than float32 brute force.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from clothlib.io import atomic_write
+from clothlib.results import save_json
 from clothlib.retrieval import FaissBinary, FloatBruteForce, NumpyHamming, load_export
+from clothlib.retrieval.codes import as_words
 from clothlib.timing import best_of
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "retrieval_speed.json")
@@ -43,7 +43,8 @@ FLOAT = "float32 brute force"
 
 
 class RawFaiss:
-    """``IndexBinaryFlat.search`` as it comes: FAISS's own order among equal distances."""
+    """``IndexBinaryFlat.search`` as it comes: FAISS's own order among equal distances (on the codes as
+    :class:`FaissBinary` holds them, padded to whole 8-byte words)."""
 
     def __init__(self, backend: FaissBinary):
         self.backend = backend
@@ -56,7 +57,7 @@ class RawFaiss:
         return self.backend.nbytes
 
     def search(self, queries: np.ndarray, k: int):
-        return self.backend.index.search(np.ascontiguousarray(queries), k)
+        return self.backend.index.search(as_words(queries).view(np.uint8), k)
 
 
 def synthetic(gallery_size: int) -> dict:
@@ -86,8 +87,9 @@ def measure(data: dict, bits: int, repeats: int) -> dict:
     single = min(SINGLE_QUERIES, queries)
     rows = {}
     for name, (backend, query) in backends.items():
-        batch_s, cpu_per_wall = best_of(lambda: backend.search(query, TOP), repeats)
-        single_s, _ = best_of(lambda: [backend.search(query[i:i + 1], TOP) for i in range(single)], repeats)
+        batch_s, cpu_per_wall = best_of(lambda backend=backend, query=query: backend.search(query, TOP), repeats)
+        single_s, _ = best_of(lambda backend=backend, query=query: [backend.search(query[i:i + 1], TOP)
+                                                                   for i in range(single)], repeats)
         rows[name] = {"backend": name, "bytes_per_item": backend.nbytes / len(backend),
                       "batch_ms_per_query": 1000 * batch_s / queries, "single_ms_per_query": 1000 * single_s / single,
                       "cpu_per_wall": round(cpu_per_wall, 2)}
@@ -162,9 +164,7 @@ def main() -> None:
                 export["meta"]["bits"], repeats)}
             print_table(results["real"])
     if out:
-        with atomic_write(out) as f:
-            json.dump(results, f, indent=1)
-        print(f"wrote {out}")
+        print(f"wrote {save_json(out, results)}")
 
 
 if __name__ == "__main__":
