@@ -48,7 +48,9 @@ for model in net1 net2; do
 done
 wait
 # One rate for both (so net2 - net1 is the effect of dropout alone, as in the paper, whose best rate
-# was the same for both), side by side, one core each.
+# was the same for both), side by side, one core each. `train` skips a released checkpoint: the shipped
+# net1.pt and net2.pt predate the per-image translation of the sweep's rates, so delete them (and their
+# .eval_height.json, net1.crf.json) to retrain them at the rate the corrected sweep chooses.
 LR=$(best_lr)
 OMP_NUM_THREADS=1 train net1 "${SCRATCH[@]}" --epochs 22 --lr "$LR" &
 OMP_NUM_THREADS=1 train net2 "${SCRATCH[@]}" --epochs 22 --lr "$LR" &

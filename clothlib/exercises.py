@@ -193,7 +193,7 @@ def check_bilinear_kernel(bilinear_kernel: Callable) -> Outcome:
     weight that makes a ``ConvTranspose2d`` start as bilinear upsampling (FCN's initialisation): channel
     ``c`` feeds only channel ``c``, through the outer product of the triangle ``1 - |t - centre| / factor``
     with ``factor = (size + 1) // 2``."""
-    from .parsing.models import _bilinear_kernel
+    from .parsing.models import bilinear_kernel as _bilinear_kernel  # the parameter is named bilinear_kernel
 
     shapes = [(13, 4, "13 classes, kernel 4 (the x2 upsampler)"), (13, 16, "13 classes, kernel 16 (x8)"),
               (1, 2, "1 channel, kernel 2"), (3, 3, "an odd kernel size, 3"), (2, 1, "kernel size 1"),

@@ -11,6 +11,7 @@ from clothlib.parsing.crf import (
     pairwise_weights,
     refine,
     refine_split,
+    timed_refine,
 )
 
 # A weak, local CRF whose marginals stay soft: the honest comparison (strong defaults saturate to one-hot).
@@ -124,3 +125,12 @@ def test_refine_split_in_processes_matches_serial_refine():
     assert [photo_id for photo_id, _ in parallel] == ids
     for photo_id, labels in parallel:
         np.testing.assert_array_equal(labels, refine(*_load(photo_id), LOCAL))
+
+
+def test_timed_refine_returns_the_labels_and_the_cpu_seconds_of_the_worker():
+    """The search times each photo in the worker that refines it: the seconds must come back with the labels."""
+    ids = [str(seed) for seed in range(3)]
+    for photo_id, (labels, seconds) in refine_split(ids, _load, LOCAL, workers=2, progress=False,
+                                                   refiner=timed_refine):
+        np.testing.assert_array_equal(labels, refine(*_load(photo_id), LOCAL))
+        assert 0 < seconds < 5

@@ -40,6 +40,24 @@ def test_search_returns_the_best_setting_and_writes_nothing(tiny_checkpoint):
     best = CRFParams.from_dict(result["best"])
     assert best.bilateral_sxy in (20.0, 40.0) and best.scale == 0.25
     assert result["best"] == CRFParams.from_dict(max(result["runs"], key=lambda r: r["mean_iu"])).to_dict()
+    assert all(0 < r["cpu_s_p50"] <= r["cpu_s_p95"] <= r["cpu_s_max"] for r in result["runs"])
+    assert result["time_bound_s"] == crf_search.TIME_BOUND_S and result["trade_off"]
+
+
+def _run(mean_iu, p95):
+    return {"mean_iu": mean_iu, "cpu_s_p95": p95}
+
+
+def test_the_choice_is_the_best_mean_iu_within_the_time_bound():
+    runs = [_run(53.6, 0.45), _run(53.5, 0.29), _run(53.0, 0.20), _run(52.0, 0.31)]
+    assert crf_search.choose_within(runs, 0.3) == runs[1]  # 53.6 is better but too slow
+    with pytest.raises(ValueError, match="larger bandwidths"):
+        crf_search.choose_within(runs, 0.1)
+
+
+def test_the_trade_off_curve_keeps_only_settings_nothing_beats_on_both():
+    runs = [_run(53.6, 0.45), _run(53.5, 0.29), _run(53.0, 0.20), _run(52.0, 0.31), _run(52.5, 0.25)]
+    assert crf_search.trade_off(runs) == [runs[2], runs[1], runs[0]]  # fastest first, mean IU rising
 
 
 def test_the_command_line_saves_the_search_and_predict_uses_it(tiny_checkpoint, tmp_path):

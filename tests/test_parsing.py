@@ -30,7 +30,7 @@ from clothlib.parsing import (
 )
 from clothlib.parsing import __main__ as cli
 from clothlib.parsing.__main__ import main
-from clothlib.parsing.models import _bilinear_kernel
+from clothlib.parsing.models import bilinear_kernel
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -51,7 +51,7 @@ def test_full_width_net1_builds_with_the_papers_channels():
 
 
 def test_decoder_upsampling_starts_bilinear():
-    kernel = _bilinear_kernel(1, 4)[0, 0]
+    kernel = bilinear_kernel(1, 4)[0, 0]
     np.testing.assert_allclose(kernel[1:3, 1:3], [[0.5625, 0.5625], [0.5625, 0.5625]])
     assert build_model("net1", 13)(torch.zeros(1, 3, 64, 64)).abs().max() == 0, "scores start at zero"
 
@@ -133,11 +133,33 @@ def test_fast_and_default_fallbacks_never_share_a_cache_file(no_checkpoints):
     assert len(no_checkpoints) == 2
 
 
-def test_caffe_rates_translate_by_pixels_per_batch():
+def test_caffe_rates_translate_by_pixels_per_image_not_per_batch():
+    """Caffe's ``normalize: false`` divides the pixel sum by the batch size (BATCH_SIZE
+    normalisation), so the factor is one crop's pixels: the bug this pins multiplied by the batch too."""
     from clothlib.parsing.sweep import mean_loss_rate
 
-    config = ParsingConfig(batch_size=2, crop=(10, 5))
-    assert mean_loss_rate(1e-6, config) == pytest.approx(1e-4)
+    shipped = ParsingConfig(batch_size=8, crop=(256, 176))
+    assert mean_loss_rate(1e-6, shipped) == pytest.approx(1e-6 * 45_056)  # the paper's best -> ~0.045
+    assert mean_loss_rate(1e-6, dataclasses.replace(shipped, batch_size=2)) == mean_loss_rate(1e-6, shipped)
+
+
+def test_a_sweep_file_from_the_per_batch_translation_is_not_reused():
+    from clothlib.parsing.sweep import finished_runs, merge_run
+
+    base = ParsingConfig(batch_size=2, crop=(10, 5))
+    row = {"model": "net1", "caffe_lr": 1e-6, "lr": 5e-5}
+    fresh = json.loads(json.dumps(merge_run(None, base, row)))  # as read back from the file
+    assert fresh["translation"] == "per_image" and fresh["pixels_per_image"] == 50
+    assert finished_runs(fresh, base) == [row]
+    old = {"config": fresh["config"], "pixels_per_batch": 100, "runs": [{**row, "lr": 1e-4}]}
+    assert finished_runs(old, base) == [], "rows translated per batch would be skipped instead of re-run"
+
+
+def test_a_run_that_predicts_one_class_everywhere_is_labelled_as_such():
+    from clothlib.parsing.sweep import predicts_one_class
+
+    assert predicts_one_class(7.692)  # 100 / 13, as the metrics file rounds it
+    assert not predicts_one_class(7.9) and not predicts_one_class(10.25)
 
 
 SWEEP_FLAGS = ["--epochs", "1", "--batch-size", "2", "--crop", "64", "48", "--base-height", "96", "--eval-height", "96",
@@ -149,7 +171,8 @@ def test_sweep_writes_one_row_per_model_and_rate(tmp_path, ccp_root):
     main(["sweep", "--models", "net1", *SWEEP_FLAGS, "--out", str(out)])
     runs = json.loads(out.read_text())["runs"]
     assert [r["caffe_lr"] for r in runs] == [1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
-    assert runs[0]["lr"] == pytest.approx(1e-5 * 2 * 64 * 48)
+    assert runs[0]["lr"] == pytest.approx(1e-5 * 64 * 48)  # pixels per image, whatever the batch size
+    assert all(isinstance(r["background_only"], bool) for r in runs)
     assert all(0 <= r["val_mean_iu"] <= 100 for r in runs)
 
 
@@ -253,5 +276,7 @@ def test_best_rate_averages_both_models_and_skips_rates_where_one_diverged():
             run("net1", 0.03, 7.5), run("net2", 0.03, 10.1),
             run("net1", 0.003, 7.9), run("net2", 0.003, 8.6)]
     assert best_rate(runs) == 0.03  # net1 alone would pick 0.003; 0.3 diverged for net1
+    runs[3]["background_only"] = True  # net2 at 0.03 learnt only the background: 0.03 is not usable
+    assert best_rate(runs) == 0.003
     with pytest.raises(ValueError, match="run the sweep"):
         best_rate(runs[:2])

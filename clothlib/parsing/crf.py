@@ -14,6 +14,7 @@ and a kernel's bandwidth ``s`` means exp(-d^2 / (2 s^2)) in pixels or colour lev
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -146,6 +147,15 @@ def refine(image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams()
     return dense_crf(image, probs, params).argmax(0).astype(np.uint8)
 
 
+def timed_refine(image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams()) -> tuple[np.ndarray, float]:
+    """``refine``'s labels and the CPU seconds it took (``time.process_time``: this process's CPU
+    time, all its threads summed, so the figure is one core's worth and a busy machine, which
+    stretches wall time, does not distort it)."""
+    start = time.process_time()
+    labels = refine(image, probs, params)
+    return labels, time.process_time() - start
+
+
 # ---- the same inference in NumPy, for teaching ------------------------------------------------------
 
 def _position_features(height: int, width: int, sxy: float) -> np.ndarray:
@@ -221,9 +231,10 @@ def bilateral_kernel_at(image: np.ndarray, y: int, x: int, params: CRFParams = C
 # ---- many photos ----------------------------------------------------------------------------------
 
 def refine_split(photo_ids: Sequence[str], load: Callable[[str], tuple[np.ndarray, np.ndarray]],
-                 params: CRFParams = CRFParams(), workers: int = 2,
-                 progress: bool = True) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield ``(photo_id, labels)`` for each photo, in order, refining in ``workers`` processes.
+                 params: CRFParams = CRFParams(), workers: int = 2, progress: bool = True,
+                 refiner: Callable = refine) -> Iterator[tuple[str, object]]:
+    """Yield ``(photo_id, labels)`` for each photo, in order, refining in ``workers`` processes
+    (``(photo_id, (labels, cpu seconds))`` with ``refiner=timed_refine``).
 
     ``load(photo_id) -> (image, probs)`` runs in this process (it may hold the network), so it need
     not be picklable; only the CRF runs in the workers. At most ``2 * workers`` photos are in flight,
@@ -236,14 +247,14 @@ def refine_split(photo_ids: Sequence[str], load: Callable[[str], tuple[np.ndarra
         for photo_id in photo_ids:
             image, probs = load(photo_id)
             # a tensor from predict_scores travels to the worker as a plain array
-            pending.append((photo_id, pool.submit(refine, np.asarray(image), np.asarray(probs), params)))
+            pending.append((photo_id, pool.submit(refiner, np.asarray(image), np.asarray(probs), params)))
             if len(pending) == 2 * workers:
                 yield _collect(pending, bar)
         while pending:
             yield _collect(pending, bar)
 
 
-def _collect(pending: deque, bar) -> tuple[str, np.ndarray]:
+def _collect(pending: deque, bar) -> tuple[str, object]:
     """Wait for the oldest photo in flight."""
     photo_id, future = pending.popleft()
     labels = future.result()

@@ -27,7 +27,7 @@ VGG_CHANNELS = (64, 128, 256, 512, 512)
 NET1_CONVS = (3, 3, 4, 4, 4)  # VGG-16's (2, 2, 3, 3, 3) plus the paper's one extra conv per block
 
 
-def _bilinear_kernel(channels: int, size: int) -> torch.Tensor:
+def bilinear_kernel(channels: int, size: int) -> torch.Tensor:
     """Weights that make a transposed convolution start as bilinear upsampling (FCN's init)."""
     factor = (size + 1) // 2
     centre = factor - 1 if size % 2 == 1 else factor - 0.5
@@ -41,7 +41,7 @@ def _bilinear_kernel(channels: int, size: int) -> torch.Tensor:
 
 def _upsampler(channels: int, stride: int) -> nn.ConvTranspose2d:
     up = nn.ConvTranspose2d(channels, channels, 2 * stride, stride=stride, padding=stride // 2, bias=False)
-    up.weight.data.copy_(_bilinear_kernel(channels, 2 * stride))
+    up.weight.data.copy_(bilinear_kernel(channels, 2 * stride))
     return up
 
 
