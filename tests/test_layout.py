@@ -28,6 +28,7 @@ LAYERS = [
     {"parsing", "retrieval", "viz"},
     {"hashing"},
     {"pipeline", "widgets", "tables", "env", "exercises"},
+    {"webdemo"},
 ]
 COMMAND_LINES = "__main__"  # a stage's command line sits above everything: it may import any layer
 
