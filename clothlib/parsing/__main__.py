@@ -33,7 +33,7 @@ from ..io import atomic_write
 from ..results import load_json, metrics_path, save_json
 from .checkpoints import load_checkpoint
 from .config import EVAL_HEIGHTS, ParsingConfig
-from .crf_search import crf_file, evaluate_crf, search_crf
+from .crf_search import TIME_BOUND_S, crf_file, evaluate_crf, search_crf
 from .evaluation import evaluate_checkpoint, tune_eval_height
 from .models import MODELS
 from .predict import predict_split
@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--max-photos", type=int, default=subset)
         cmd.add_argument("--workers", type=int, default=2)
         cmd.add_argument("--out", help=f"results file (default: {saved}, for a whole split)")
+    commands.choices["crf-search"].add_argument(
+        "--time-bound", type=float, default=TIME_BOUND_S,
+        help="choose among settings whose p95 CRF CPU seconds per photo are at most this (default %(default)s)")
     sweep_cmd = commands.add_parser("sweep", help="paper Tables 1-2: the Caffe learning rates, translated")
     add_config_flags(sweep_cmd, ParsingConfig, {"model": MODELS})
     sweep_cmd.add_argument("--models", nargs="+", choices=MODELS, default=["net1", "net2"])
@@ -143,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         labelled = predict_split(args.checkpoint, args.split, args.max_photos, crf=args.crf)
         print(f"wrote {_write_class_maps(labelled, Path(args.out))}")
     elif args.command == "crf-search":
-        result = search_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers)
+        result = search_crf(args.checkpoint, args.split, max_photos=args.max_photos, workers=args.workers,
+                            bound_s=args.time_bound)
         print("FCN:", result["fcn"], "\nbest:", result["best"])
         _keep(result, crf_file(args.checkpoint), args.out)
     elif args.command == "crf-eval":

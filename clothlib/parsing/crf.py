@@ -149,8 +149,9 @@ def refine(image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams()
 
 def timed_refine(image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams()) -> tuple[np.ndarray, float]:
     """``refine``'s labels and the CPU seconds it took (``time.process_time``: this process's CPU
-    time, all its threads summed, so the figure is one core's worth and a busy machine, which
-    stretches wall time, does not distort it)."""
+    time, all its threads summed, so the figure is one core's worth and the time spent waiting for a
+    core on a busy machine is not counted; sharing caches or a hyper-threaded core still slows it, so
+    time on a quiet machine)."""
     start = time.process_time()
     labels = refine(image, probs, params)
     return labels, time.process_time() - start

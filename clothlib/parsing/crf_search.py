@@ -4,7 +4,8 @@ The search never looks at the test split. It chooses the kernel with the best va
 among those whose CRF is fast enough: p95 of the per-photo CRF time over the validation photos at
 most ``TIME_BOUND_S`` on one core. The time is CPU time (``time.process_time`` in the worker, see
 :func:`~clothlib.parsing.crf.timed_refine`) of the CRF at its working scale, on inputs already
-shrunk to it, so other processes on a busy machine do not inflate it. A small colour bandwidth
+shrunk to it, so waiting for a core on a busy machine is not counted (a machine busy enough to
+share caches or hyper-threaded cores still slows it: run the search on a quiet one). A small colour bandwidth
 makes the permutohedral lattice large on colourful photos, so cost varies by photo and by kernel:
 the search keeps p50 / p95 / max per setting and the trade-off curve (the settings no other setting
 beats on both mean IU and p95 time). It runs the network once per photo, keeps its
