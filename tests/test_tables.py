@@ -118,6 +118,10 @@ def test_search_speed_and_notebook_budget_read_their_benchmark_files():
     budget = {"machine": "2 cores", "notebooks": {"06_retrieval.ipynb": measured}}
     line = tables.notebook_budget(budget, "06_retrieval.ipynb")
     assert "fast mode 25 s and 1,059 MiB; default mode 92 s and 1,200 MiB" in line
+    assert "state was not recorded" in line, "an old file does not say whether the cache was cold"
+    measured["fast"]["warm"] = {"seconds": 12.0, "peak_mib": 1000}
+    line = tables.notebook_budget(budget, "06_retrieval.ipynb")
+    assert "fast mode 25 s, again 12 s and 1,059 MiB" in line and "from a cold cache" in line
     assert "not been measured" in tables.notebook_budget(budget, "05_hashing_networks.ipynb")
 
 
