@@ -1,8 +1,11 @@
 # The course's two commands: `make course` and `make test`.
 #   DATA_SOURCE=DIR   take CCP from a local copy instead of the public archive (CI: ../shared/datasets/ccp)
 #   TORCH_INDEX=URL   where pip finds torch (e.g. https://download.pytorch.org/whl/cpu for a small CPU build)
-# Checks (CI runs them all: .ci/run): `make lint`, `make test` (fast mode), `make test-default`, `make test-student`.
+# Checks (CI runs them all: .ci/run): `make lint`, `make test` (fast mode), `make test-default`, `make test-student`,
+#   `make test-browser` (headless Chromium: JupyterLab, the demo page, the course site; after `make book`).
 #   make student    the student edition (solutions and answers removed) in build/student/
+#   make demo       the end-to-end demo as a web page (Voilà) on http://127.0.0.1:$(DEMO_PORT)/
+#   make book       the course as a static site in build/book/html (CLOTHLIB_FAST=1 make book: from fast-mode runs)
 PYTHON ?= python3
 VENV ?= .venv
 DATA_SOURCE ?=
@@ -11,11 +14,13 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env -p no:cacheprovider
+DEMO_PORT ?= 8866
+BOOK := build/book
 export PYTHONHASHSEED := 0
 # Tests draw figures off screen (Agg); `make course` does not: see there.
 TESTENV := MPLBACKEND=Agg
 
-.PHONY: course test test-default student test-student lint readme install data clean
+.PHONY: course test test-default student test-student lint readme install data clean demo book test-browser
 
 install: $(VENV)/.installed
 
@@ -24,6 +29,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Extras that only some targets need, installed the first time one of them runs.
+$(VENV)/.book: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[book]"
+	touch $@
+
+$(VENV)/.browser: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[browser]"
 	touch $@
 
 data: install
@@ -38,9 +52,10 @@ course: data
 	$(PY) -m jupyter nbconvert --to html --output-dir build $(addprefix build/,$(notdir $(NOTEBOOKS)))
 	@echo "Executed notebooks and HTML are in build/"
 
-# Unit tests and every notebook in fast mode (CLOTHLIB_FAST=1: small sizes, the same code paths).
+# Unit tests and every notebook in fast mode (CLOTHLIB_FAST=1: small sizes, the same code paths). The browser
+# tests (tests/browser) need Chromium and are `make test-browser`.
 test: data
-	$(TESTENV) CLOTHLIB_FAST=1 $(PY) -m pytest tests $(NOTEBOOKS) $(NBVAL)
+	$(TESTENV) CLOTHLIB_FAST=1 $(PY) -m pytest tests $(NOTEBOOKS) $(NBVAL) --ignore=tests/browser
 
 # Every notebook in default mode, the path students run, with its asserts (shipped numbers reproduce).
 test-default: data
@@ -53,6 +68,26 @@ student: install
 # The student edition runs top to bottom in fast mode: each check says "not implemented yet", nothing crashes.
 test-student: student data
 	$(TESTENV) CLOTHLIB_FAST=1 $(PY) -m pytest build/student/*.ipynb $(NBVAL)
+
+# The end-to-end demo as a web page: app/demo.ipynb served by Voilà on 127.0.0.1 (Ctrl-C stops it). The
+# first run builds the shop gallery (the consumer-to-shop set) and caches its features before serving.
+demo: data
+	$(PY) -c "from clothlib import webdemo; webdemo.load_retriever()"
+	cd app && $(abspath $(VENV))/bin/voila demo.ipynb --port=$(DEMO_PORT)
+
+# The course as a static site (Sphinx + myst-nb) from the notebooks `make course` executed, with the README as
+# its front page; publish build/book/html (README: "The course as a website").
+book: course $(VENV)/.book
+	$(PY) book/assemble.py --executed build --out $(BOOK)/src
+	rm -rf $(BOOK)/html
+	$(PY) -m sphinx -b html -c book -W --keep-going -q $(BOOK)/src $(BOOK)/html
+	@echo "The course site is in $(BOOK)/html (open index.html)"
+
+# A real browser (Debian: apt-get install chromium chromium-driver): JupyterLab runs the notebooks with widgets
+# and every widget must render; the demo page answers uploads; every page of the built site loads with no broken
+# image or link. Fast mode; figures drawn as a person sees them (no Agg). Screenshots in build/browser/.
+test-browser: data $(VENV)/.browser
+	env -u MPLBACKEND CLOTHLIB_FAST=1 $(PY) -m pytest tests/browser -m browser -p no:cacheprovider -s
 
 lint: install
 	$(PY) -m ruff check .
