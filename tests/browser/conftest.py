@@ -3,8 +3,8 @@
 127.0.0.1 for one test module and stopped after it.
 
 Every test here is marked ``browser``: ``make test`` leaves this folder out, ``make test-browser``
-runs it (CI: ``.ci/run``). Without Chromium or Selenium they fail with the command that installs
-them, never silently skip. Screenshots and measurements go to ``build/browser/``.
+runs it (locally, after ``make book``; not yet in ``.ci/run``). Without Chromium or Selenium they fail
+with the command that installs them, never silently skip. Screenshots and measurements go to ``build/browser/``.
 """
 from __future__ import annotations
 
