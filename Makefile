@@ -44,10 +44,11 @@ data: install
 	$(PY) data_scripts/download_ccp.py $(if $(DATA_SOURCE),--source $(DATA_SOURCE))
 
 # The kernels draw with Jupyter's inline backend even where the caller's shell sets MPLBACKEND (Agg would
-# leave the executed notebooks and their HTML without a figure).
+# leave the executed notebooks and their HTML without a figure). book/execute.py is nbconvert with the kernel
+# client's waits polled once a second (a missed ZeroMQ wake-up otherwise stalls a cell for its whole timeout).
 course: data
 	mkdir -p build
-	env -u MPLBACKEND $(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+	env -u MPLBACKEND $(PY) book/execute.py --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 		--output-dir build $(NOTEBOOKS)
 	$(PY) -m jupyter nbconvert --to html --output-dir build $(addprefix build/,$(notdir $(NOTEBOOKS)))
 	@echo "Executed notebooks and HTML are in build/"

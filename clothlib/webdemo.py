@@ -28,8 +28,9 @@ from .pipeline import WORKING_SIDE, ClothingRetriever, Garment, Match
 from .viz import overlay, palette
 
 # The largest upload the page takes: a 108-megapixel phone JPEG is about 30 MB. The file reaches the
-# kernel as one websocket message, so the server must accept messages larger than this (`make demo`
-# raises Jupyter's 10 MiB default to 100 MiB); a file over *that* limit cannot be answered at all.
+# kernel as one websocket message, so the server must accept messages larger than this: app/voila.json
+# raises Jupyter's 10 MiB default to SERVER_MESSAGE_BYTES (a test keeps the two in step); a file over
+# *that* limit cannot be answered at all.
 MAX_UPLOAD_BYTES = 40_000_000
 SERVER_MESSAGE_BYTES = 100 * 1024 * 1024
 MATCHES = 5  # shop matches shown per garment

@@ -7,7 +7,9 @@ import base64
 import dataclasses
 import datetime
 import io
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +166,12 @@ def test_the_gallery_note_says_what_the_gallery_is(retriever):
     note = webdemo.gallery_note(retriever)
     assert f"{len(retriever.gallery_ids):,} test items" in note and str(retriever.folder) in note
     assert "not a real shop" in note and "course_set()" in note
+
+
+def test_the_demo_server_accepts_the_largest_upload_the_page_takes():
+    """An upload travels to the kernel as one websocket message: a server limit under the page's own
+    limit would drop the connection instead of answering "too large"."""
+    config = json.loads((Path(__file__).resolve().parents[1] / "app" / "voila.json").read_text())
+    assert config["Voila"]["tornado_settings"]["websocket_max_message_size"] == webdemo.SERVER_MESSAGE_BYTES
+    assert webdemo.SERVER_MESSAGE_BYTES > webdemo.MAX_UPLOAD_BYTES * 1.01
+    assert config["Voila"]["ip"] == "127.0.0.1", "the demo listens on this machine only unless asked"
