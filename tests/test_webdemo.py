@@ -175,3 +175,6 @@ def test_the_demo_server_accepts_the_largest_upload_the_page_takes():
     assert config["Voila"]["tornado_settings"]["websocket_max_message_size"] == webdemo.SERVER_MESSAGE_BYTES
     assert webdemo.SERVER_MESSAGE_BYTES > webdemo.MAX_UPLOAD_BYTES * 1.01
     assert config["Voila"]["ip"] == "127.0.0.1", "the demo listens on this machine only unless asked"
+    # Voilà runs the page's cells with nbclient, whose wait for a reply can miss ZeroMQ's wake-up and
+    # then lasts until the cell's timeout (book/execute.py): unbounded by default, a page that never loads
+    assert 0 < config["VoilaExecutor"]["timeout"] <= 300
