@@ -23,7 +23,7 @@ import torch
 
 from .config import settings
 from .engine import StepFn, fit, load_release, poly_schedule, release
-from .io import atomic_write
+from .results import save_json
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,7 @@ def train_run(config: RunConfig, out: str | os.PathLike, *, kind: str, model: to
                   evaluate=validate, scheduler=poly_schedule(optimizer, config.epochs * len(loader)),
                   seed=config.seed, meta=config.to_dict(), desc=desc)
     release(out, kind, model, config=config.to_dict(), history=history, **fields)
-    with atomic_write(curve_path(out)) as f:
-        json.dump(history, f, indent=1)
+    save_json(curve_path(out), history)
     return out
 
 
