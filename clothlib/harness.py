@@ -66,13 +66,18 @@ def cached_run_path(name: str, config: RunConfig) -> Path:
 
 def train_run(config: RunConfig, out: str | os.PathLike, *, kind: str, model: torch.nn.Module,
               loader: Iterable, optimizer: torch.optim.Optimizer, step: StepFn,
-              validate: Callable[[torch.nn.Module], dict] | None, desc: str, **fields) -> Path:
+              validate: Callable[[torch.nn.Module], dict] | None, desc: str,
+              finish: Callable[[torch.nn.Module], None] | None = None, **fields) -> Path:
     """Train ``model`` for ``config.epochs`` with the poly schedule (resuming from
-    :func:`state_path`), then release it to ``out`` with its config, curve and ``fields``."""
+    :func:`state_path`), then release it to ``out`` with its config, curve and ``fields``.
+    ``finish(model)``, if given, runs between the last epoch and the release: a step fitted after
+    training (hashing's ITQ rotation), recomputed from the trained weights whenever a run completes."""
     out = Path(out)
     history = fit(model, optimizer, loader, step, epochs=config.epochs, state_path=state_path(out),
                   evaluate=validate, scheduler=poly_schedule(optimizer, config.epochs * len(loader)),
                   seed=config.seed, meta=config.to_dict(), desc=desc)
+    if finish is not None:
+        finish(model)
     release(out, kind, model, config=config.to_dict(), history=history, **fields)
     save_json(curve_path(out), history)
     return out

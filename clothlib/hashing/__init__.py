@@ -1,8 +1,9 @@
 """Multi-task hashing networks (paper §2.3-2.4): garment view -> k-bit code.
 
 One module per concept: ``config`` (HashingConfig, the shipped runs), ``splitdata`` (a split as
-tensors), ``training`` (train, load_or_train), ``evaluation`` (metrics, returned), ``export``
-(codes, returned), ``checkpoints`` (load_checkpoint); ``python -m clothlib.hashing`` saves results.
+tensors), ``quantisers`` (how the hash layer makes bits), ``training`` (train, load_or_train),
+``evaluation`` (metrics, returned), ``export`` (codes, returned), ``checkpoints`` (load_checkpoint),
+``ablation`` (the quantiser comparison, returned); ``python -m clothlib.hashing`` saves results.
 """
 from .checkpoints import load_checkpoint
 from .config import SHIPPED_RUNS, TRAIN_SCRIPT, HashingConfig, checkpoint_name, shipped_path

@@ -1,13 +1,15 @@
-"""``python -m clothlib.hashing {train,evaluate,encode}``: the hashing stage from the command line.
+"""``python -m clothlib.hashing {train,evaluate,encode,compare-quantisers}``: the hashing stage from the command line.
 
     python -m clothlib.hashing train --model catt3_net --bits 48 --out checkpoints/hash_catt3_net_48.pt
     python -m clothlib.hashing evaluate --checkpoint checkpoints/hash_catt3_net_48.pt --split test
     python -m clothlib.hashing encode --checkpoint checkpoints/hash_catt3_net_48.pt --split test --out DIR
+    python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48   # validation split
 
 The library functions compute and return; this command line is what saves their results: the
 summary metrics as ``<checkpoint stem>.<split>.metrics.json`` beside the checkpoint and the
 per-item records (each item's codes and predicted values) as ``<...>.<split>.items.json`` beside
-that, an export as a folder of ``.npy`` files and ``export.json``.
+that, an export as a folder of ``.npy`` files and ``export.json``, the quantiser comparison as
+``<shipped checkpoint stem>.quantisers.val.json`` in the checkpoints folder.
 """
 from __future__ import annotations
 
@@ -19,14 +21,18 @@ from ..cli import add_config_flags, config_from_args
 from ..config import settings
 from ..results import metrics_path, save_arrays, save_json
 from ..retrieval import export_files
-from .config import HashingConfig
+from .ablation import compare_quantisers
+from .config import HashingConfig, shipped_path
 from .evaluation import evaluate_checkpoint
 from .export import encode
 from .features import BACKBONES
 from .models import BITS, VARIANTS
+from .quantisers import QUANTISERS
 from .training import train
 
 SPLITS = ("train", "val", "test")
+CHOICES = {"model": tuple(VARIANTS), "bits": BITS, "backbone": BACKBONES, "protocol": ("instance", "similar"),
+           "quantiser": tuple(QUANTISERS)}
 
 
 def items_path(metrics_file: Path) -> Path:
@@ -41,9 +47,11 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="train a hashing network (resumes if interrupted)")
-    add_config_flags(train_cmd, HashingConfig, {"model": tuple(VARIANTS), "bits": BITS, "backbone": BACKBONES,
-                                                "protocol": ("instance", "similar")})
+    add_config_flags(train_cmd, HashingConfig, CHOICES)
     train_cmd.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/hash_catt3_net_48.pt")
+    compare_cmd = commands.add_parser("compare-quantisers", help="one config, each quantiser, validation split")
+    add_config_flags(compare_cmd, HashingConfig, CHOICES)
+    compare_cmd.add_argument("--out", help="results JSON (default: <shipped stem>.quantisers.val.json in checkpoints/)")
     eval_cmd = commands.add_parser("evaluate", help="task accuracies, pair accuracy, top-k and per-item records")
     encode_cmd = commands.add_parser("encode", help="packed codes and float features of a split's views")
     for cmd in (eval_cmd, encode_cmd):
@@ -52,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--c2s", help="consumer-to-shop folder (default: the one the network was trained on)")
     eval_cmd.add_argument("--out", help="results JSON (default: <checkpoint stem>.<split>.metrics.json beside it)")
     encode_cmd.add_argument("--out", help="export folder (default: data/cache/codes/<set>_<checkpoint>_<split>)")
-    for cmd in (train_cmd, eval_cmd, encode_cmd):
+    for cmd in (train_cmd, eval_cmd, encode_cmd, compare_cmd):
         cmd.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args(argv)
     if args.command == "evaluate" and args.c2s and not args.out:
@@ -60,6 +68,12 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "train":
         print(f"wrote {train(config_from_args(HashingConfig, args), args.out, progress=not args.quiet)}")
+    elif args.command == "compare-quantisers":
+        config = config_from_args(HashingConfig, args)
+        result = compare_quantisers(config, progress=not args.quiet)
+        print(json.dumps(result["rows"], indent=1))
+        out = args.out or shipped_path(config).with_suffix(".quantisers.val.json")
+        print(f"wrote {save_json(out, result)}")
     elif args.command == "evaluate":
         result = evaluate_checkpoint(args.checkpoint, args.split, progress=not args.quiet, folder=args.c2s)
         summary = {k: v for k, v in result.items() if k != "per_item"}

@@ -13,6 +13,7 @@ from ..data import c2s
 from ..harness import RunConfig
 from .losses import DEFAULT_ALPHA, MU, default_margin
 from .models import BITS, VARIANTS
+from .quantisers import QUANTISERS
 
 # The shipped checkpoints (model, bits, backbone): checkpoints/train_hashing.sh trains these and the
 # notebooks and README tables read them.
@@ -43,12 +44,21 @@ class HashingConfig(RunConfig):
     seed: int = 0
     c2s: str | None = None       # consumer-to-shop folder; None: data/c2s
     max_items: int | None = None  # train (and validate) on the first N items of each split only: a small demo run
+    quantiser: str = "tanh"      # how the hash layer makes bits (clothlib.hashing.quantisers.QUANTISERS)
 
     def __post_init__(self):
         if self.bits not in BITS:
             raise ValueError(f"bits must be one of {BITS}, not {self.bits}")
         if self.model not in VARIANTS:
             raise ValueError(f"unknown hashing model {self.model!r}; choose one of {tuple(VARIANTS)}")
+        if self.quantiser not in QUANTISERS:
+            raise ValueError(f"unknown quantiser {self.quantiser!r}; choose one of {tuple(QUANTISERS)}")
+
+    @property
+    def regulariser_weight(self) -> float:
+        """alpha for the paper's tanh units; 0 for the others (sign_ste's codes are +-1 already, itq
+        trains its float codes with no quantisation term by design)."""
+        return self.alpha if self.quantiser == "tanh" else 0.0
 
     @property
     def folder(self) -> Path:

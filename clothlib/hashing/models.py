@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data.attributes import ATTRIBUTE_VALUES, NA
+from .quantisers import code_layer
 
 BITS = (16, 32, 48, 64)
 CATEGORY_TASK = "category"
@@ -56,10 +57,12 @@ def variant_tasks(variant: Variant) -> list[str]:
 
 
 class HashingNet(nn.Module):
-    """trunk -> (hash layer, task heads). ``forward`` returns the relaxed codes in (-1, 1), the
-    trunk's float features and the logits of every task."""
+    """trunk -> (hash layer, task heads). ``forward`` returns the codes before the sign (relaxed, in
+    (-1, 1), for the paper's tanh quantiser; see :mod:`~clothlib.hashing.quantisers`), the trunk's float
+    features and the logits of every task."""
 
-    def __init__(self, model: str, in_features: int, bits: int, hidden: int = 512, dropout: float = 0.2):
+    def __init__(self, model: str, in_features: int, bits: int, hidden: int = 512, dropout: float = 0.2,
+                 quantiser: str = "tanh"):
         super().__init__()
         if model not in VARIANTS:
             raise ValueError(f"unknown hashing model {model!r}; choose one of {tuple(VARIANTS)}")
@@ -67,7 +70,7 @@ class HashingNet(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
                                    nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden),
                                    nn.ReLU(inplace=True))
-        self.hash = nn.Sequential(nn.Linear(hidden, bits), nn.Tanh())
+        self.hash = code_layer(quantiser, hidden, bits)
         self.tasks = variant_tasks(self.variant)
         categories = len(task_values(CATEGORY_TASK))
         extra = categories if self.variant.condition_on_category else 0
@@ -91,4 +94,4 @@ class HashingNet(nn.Module):
 def build_model(config, in_features: int) -> HashingNet:
     """The untrained network a :class:`~clothlib.hashing.config.HashingConfig` describes, on features
     of length ``in_features`` (training builds it; a checkpoint's weights are loaded into it)."""
-    return HashingNet(config.model, in_features, config.bits, config.hidden, config.dropout)
+    return HashingNet(config.model, in_features, config.bits, config.hidden, config.dropout, config.quantiser)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import harness
@@ -32,11 +33,21 @@ def _make_step(config: HashingConfig, data: SplitData):
         both = torch.cat([items, items]).numpy()
         out = model(torch.cat([consumer, shop]))
         pairs = dsh_loss(out["codes"], pair_labels(data.pair_ids[both], data.categories[both]),
-                         config.pair_margin, config.alpha, config.same_category_margin)
+                         config.pair_margin, config.regulariser_weight, config.same_category_margin)
         tasks = multitask_loss(out["logits"], {t: data.targets[t][both] for t in out["logits"]}, config.mu)
         numbers = {f"train_{k}": v.item() for k, v in {**pairs, **tasks}.items() if k != "loss"}
         return pairs["loss"] + tasks["loss"], numbers
     return step
+
+
+@torch.no_grad()
+def fit_rotation(model: HashingNet, data: SplitData, seed: int = 0) -> None:
+    """The ``itq`` quantiser's last step: learn the rotation on the training split's un-rotated codes
+    (both views of every item, unmirrored), so the sign loses least."""
+    model.eval()
+    rotation = model.hash[-1]
+    codes = torch.cat([model.hash[:-1](model.trunk(view[:, 0])) for view in (data.consumer, data.shop)])
+    rotation.fit(codes.numpy().astype(np.float64), seed)
 
 
 def train(config: HashingConfig, out: str | os.PathLike | None = None, progress: bool = True) -> Path:
@@ -57,6 +68,8 @@ def train(config: HashingConfig, out: str | os.PathLike | None = None, progress:
 
     return harness.train_run(config, out, kind="hashing", model=model, loader=loader, optimizer=optimizer,
                              step=_make_step(config, data), validate=validate,
+                             finish=(lambda model: fit_rotation(model, data, config.seed)) if config.quantiser == "itq"
+                             else None,
                              desc=f"{config.model} {config.bits} bits", in_features=data.consumer.shape[-1],
                              tasks={task: task_values(task) for task in model.tasks},
                              c2s_config=c2s.load_meta(config.folder)["config"])

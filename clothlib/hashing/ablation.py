@@ -1,0 +1,62 @@
+"""The quantiser comparison (issue: codes that keep what the float features know): the same network
+trained with each quantiser of :mod:`~clothlib.hashing.quantisers`, scored on the validation split.
+
+Validation decides; the test split is never looked at here. Each row gives the Hamming top-1 / top-20
+of the codes (ties in gallery order, as every table of the course), the same network's float
+features' top-1 / top-20 (cosine), the share of the float top-20 the codes keep, and category
+accuracy, so what a quantiser buys in bits can be told from what it costs the features. The paper's
+``tanh`` row is read from the shipped checkpoint when its config is the one asked for; the others are
+trained into the cache folder (by config digest, resumable). Returned, not written:
+``python -m clothlib.hashing compare-quantisers`` saves it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from .. import __version__, harness
+from ..retrieval import float_rank, relevance, topk_accuracy
+from .checkpoints import load_checkpoint
+from .config import HashingConfig, shipped_path
+from .evaluation import forward_views, percent, summary_metrics
+from .quantisers import QUANTISERS
+from .splitdata import load_split_data
+from .training import train
+
+
+def quantiser_run(config: HashingConfig, progress: bool = True) -> tuple[str, float | None]:
+    """The checkpoint of ``config``: the shipped one if it was trained with this very config, else a
+    run in the cache folder, trained now if absent. Returns its path and the seconds training took
+    (None when nothing was trained)."""
+    shipped = shipped_path(config)
+    if shipped.exists() and load_checkpoint(shipped)[1] == config:
+        return str(shipped), None
+    cached = harness.cached_run_path(config.name, config)
+    if cached.exists():
+        return str(cached), None
+    start = time.perf_counter()
+    train(config, cached, progress=progress)
+    return str(cached), round(time.perf_counter() - start, 1)
+
+
+def compare_quantisers(config: HashingConfig, quantisers=tuple(QUANTISERS), split: str = "val",
+                       progress: bool = True) -> dict:
+    """One row per quantiser: ``config`` with that quantiser, trained (or found) and scored on ``split``."""
+    rows = {}
+    for quantiser in quantisers:
+        variant = dataclasses.replace(config, quantiser=quantiser)
+        path, seconds = quantiser_run(variant, progress)
+        model, _, _ = load_checkpoint(path)
+        data = load_split_data(variant, split, variant.max_items, progress=progress)
+        out = forward_views(model, data)
+        codes = summary_metrics(out, data)
+        floats = topk_accuracy(float_rank(out["consumer"]["features"].numpy(), out["shop"]["features"].numpy()),
+                               relevance(data.item_ids, data.item_ids))
+        row = {"description": QUANTISERS[quantiser], "checkpoint": path, "train_seconds": seconds,
+               "hamming_top1": codes["top1"], "hamming_top20": codes["top20"],
+               "float_top1": percent(floats["top1"]), "float_top20": percent(floats["top20"]),
+               "category_acc": codes.get("category_acc")}
+        row["kept_of_float_top20"] = percent(row["hamming_top20"] / row["float_top20"])
+        rows[quantiser] = row
+    return {"config": {k: v for k, v in config.to_dict().items() if k != "quantiser"}, "split": split,
+            "items": len(data), "rows": rows, "clothlib": __version__}
