@@ -284,6 +284,21 @@ def search_speed(speed: Mapping) -> str:
             f"median time of a single query on {speed['threads']} core): {parts}.")
 
 
+def quantisers(comparison: Mapping) -> str:
+    """The quantiser comparison (``compare_quantisers``' result): Hamming and float top-1 / top-20 on the
+    validation split, the share of the float top-20 the codes keep, category accuracy, training time."""
+    rows = [[f"`{name}`: {row['description']}", _number(row["hamming_top1"]), _number(row["hamming_top20"]),
+             _number(row["float_top1"]), _number(row["float_top20"]), _number(row["kept_of_float_top20"]),
+             _number(row["category_acc"]),
+             "shipped checkpoint" if row["train_seconds"] is None else f"{row['train_seconds']:.0f} s"]
+            for name, row in comparison["rows"].items()]
+    config = comparison["config"]
+    table = markdown([f"quantiser ({config['model']}, {config['bits']} bits; {comparison['split']} %)", "Hamming top1",
+                      "Hamming top20", "float top1", "float top20", "codes keep (% of float top20)", "category",
+                      "training"], rows)
+    return f"{table}\n\n{comparison['items']} {comparison['split']} items; ties in gallery order."
+
+
 def end_to_end(results: Mapping[str, Mapping], ground_truth: Mapping | None = None) -> str:
     """Top-k of queries cut from the parsed photo (name -> ``evaluate_end_to_end``'s result, e.g. ``fcn``
     and ``fcn_crf``) beside the same network's queries cut by the ground-truth box (its instance scores)."""
@@ -409,6 +424,12 @@ def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
             for name, (model, bits, backbone) in zip(_hashing_names(), SHIPPED_RUNS)
             if bits == 48 and backbone == "imagenet" and model != "simnet"}
     return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
+
+
+def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3_net_48") -> str:
+    """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
+    return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json",
+                                "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48"))
 
 
 def shipped_retrieval_results(folder: str | Path | None = None, speed: Mapping | None = None) -> str:

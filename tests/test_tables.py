@@ -216,3 +216,14 @@ def test_shipped_tables_cover_every_shipped_hashing_run():
     assert "catt3_net 48 bits, ties in random order (expected)" in shipped
     assert "catt3_net 48 bits + asymmetric re-rank of the Hamming top" in shipped
     assert "catt3_net 48 bits + float re-rank of the Hamming top" in shipped
+
+
+def test_quantisers_show_codes_beside_float_and_say_which_run_was_shipped():
+    row = {"description": "d", "hamming_top1": 10.0, "hamming_top20": 60.0, "float_top1": 30.0, "float_top20": 80.0,
+           "kept_of_float_top20": 75.0, "category_acc": 70.0}
+    comparison = {"config": {"model": "catt3_net", "bits": 48}, "split": "val", "items": 480,
+                  "rows": {"tanh": {**row, "train_seconds": None}, "itq": {**row, "train_seconds": 181.4}}}
+    lines = tables.quantisers(comparison).splitlines()
+    assert lines[0].startswith("| quantiser (catt3_net, 48 bits; val %) | Hamming top1 | Hamming top20 |")
+    assert lines[2] == "| `tanh`: d | 10.0 | 60.0 | 30.0 | 80.0 | 75.0 | 70.0 | shipped checkpoint |"
+    assert lines[3].endswith("| 181 s |") and lines[-1] == "480 val items; ties in gallery order."

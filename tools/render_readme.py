@@ -74,6 +74,7 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
         "parsing-results": (readme, lambda: tables.shipped_parsing_results(checkpoints)),
         "parsing-training": (checkpoints_readme, lambda: tables.shipped_parsing_training(checkpoints)),
         "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
+        "quantisers": (readme, lambda: tables.shipped_quantisers(checkpoints)),
         "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints, search_speed())),
         "hashing-training": (checkpoints_readme, lambda: tables.shipped_hashing_training(checkpoints)),
         "reproduce": (readme, lambda: tables.shipped_reproduce(budget(), checkpoints)),

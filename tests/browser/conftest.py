@@ -3,7 +3,7 @@
 127.0.0.1 for one test module and stopped after it.
 
 Every test here is marked ``browser``: ``make test`` leaves this folder out, ``make test-browser``
-runs it (locally, after ``make book``; not yet in ``.ci/run``). Without Chromium or Selenium they fail
+runs it (after ``make book``; ``.ci/run`` runs both). Without Chromium or Selenium they fail
 with the command that installs them, never silently skip. Screenshots and measurements go to ``build/browser/``.
 """
 from __future__ import annotations
