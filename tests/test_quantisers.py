@@ -13,7 +13,7 @@ from clothlib import harness
 from clothlib.hashing import HashingConfig, load_checkpoint, load_split_data, models, train
 from clothlib.hashing import config as config_module
 from clothlib.hashing.__main__ import main
-from clothlib.hashing.ablation import compare_quantisers
+from clothlib.hashing.ablation import compare_quantisers, quantiser_run
 from clothlib.hashing.quantisers import QUANTISERS, Rotation, StraightThroughSign, code_layer
 
 
@@ -99,3 +99,18 @@ def test_compare_quantisers_trains_each_into_the_cache_and_the_command_saves(cac
     saved = json.loads((tmp_path / "hash_catt3_net_16.quantisers.val.json").read_text())
     for name, row in saved["rows"].items():
         assert row["train_seconds"] is None and row["hamming_top20"] == result["rows"][name]["hamming_top20"]
+
+
+def test_a_shipped_run_counts_only_for_the_same_config_on_the_same_set(cache_in, tmp_path, monkeypatch):
+    """The bug this pins: a shipped checkpoint trained on another consumer-to-shop build (the shipped
+    runs' set has pseudo-labelled items a fresh clone's lacks) stood in for the comparison's own run."""
+    monkeypatch.setattr(config_module, "settings", dataclasses.replace(config_module.settings, checkpoint_dir=tmp_path))
+    monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
+    config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in))
+    shipped = train(config, tmp_path / "hash_catt3_net_16.pt", progress=False)
+    assert quantiser_run(config) == (str(shipped), None)
+    checkpoint = torch.load(shipped, weights_only=False)
+    checkpoint["c2s_config"] = {**checkpoint["c2s_config"], "pseudo_photos": 1094}
+    torch.save(checkpoint, shipped)
+    path, seconds = quantiser_run(config)
+    assert path == str(harness.cached_run_path(config.name, config)) and seconds > 0

@@ -227,3 +227,14 @@ def test_quantisers_show_codes_beside_float_and_say_which_run_was_shipped():
     assert lines[0].startswith("| quantiser (catt3_net, 48 bits; val %) | Hamming top1 | Hamming top20 |")
     assert lines[2] == "| `tanh`: d | 10.0 | 60.0 | 30.0 | 80.0 | 75.0 | 70.0 | shipped checkpoint |"
     assert lines[3].endswith("| 181 s |") and lines[-1] == "480 val items; ties in gallery order."
+
+
+def test_reproduce_gives_the_course_time_warm_and_bounds_a_first_run_by_the_cold_sum():
+    hour = [{"seconds": 3600.0}]
+    curves = {"effnet_fcn": hour, "net1": hour, "net2": hour}
+    cold_only = {"notebooks": {"a": {"default": {"seconds": 600.0}}, "b": {"default": {"seconds": 300.0}}}}
+    assert "| `make course` | 15 min (`benchmarks/course_budget.py`) |" in tables.reproduce(cold_only, curves, [], [])
+    both = {"notebooks": {"a": {"default": {"seconds": 600.0, "warm": {"seconds": 120.0}}},
+                          "b": {"default": {"seconds": 300.0, "warm": {"seconds": 60.0}}}}}
+    assert "| `make course` | 3 min with the caches built; a first run less than 15 min," in tables.reproduce(
+        both, curves, [], [])

@@ -15,6 +15,7 @@ import dataclasses
 import time
 
 from .. import __version__, harness
+from ..data import c2s
 from ..retrieval import float_rank, relevance, topk_accuracy
 from .checkpoints import load_checkpoint
 from .config import HashingConfig, shipped_path
@@ -25,12 +26,15 @@ from .training import train
 
 
 def quantiser_run(config: HashingConfig, progress: bool = True) -> tuple[str, float | None]:
-    """The checkpoint of ``config``: the shipped one if it was trained with this very config, else a
-    run in the cache folder, trained now if absent. Returns its path and the seconds training took
+    """The checkpoint of ``config``: the shipped one if it was trained with this very config on this
+    very consumer-to-shop build (a fresh clone's set lacks the shipped runs' pseudo-labelled items), else
+    a run in the cache folder, trained now if absent. Returns its path and the seconds training took
     (None when nothing was trained)."""
     shipped = shipped_path(config)
-    if shipped.exists() and load_checkpoint(shipped)[1] == config:
-        return str(shipped), None
+    if shipped.exists():
+        _, shipped_config, checkpoint = load_checkpoint(shipped)
+        if shipped_config == config and checkpoint["c2s_config"] == c2s.load_meta(config.folder)["config"]:
+            return str(shipped), None
     cached = harness.cached_run_path(config.name, config)
     if cached.exists():
         return str(cached), None
