@@ -7,7 +7,7 @@
 # one's test metrics and per-item records (`evaluate`: .test.metrics.json, .test.items.json), codes
 # of the test and validation splits (`encode`, into data/cache/codes) and retrieval scores
 # (.test.retrieval.json: Hamming with ties four ways, float, two-stage with the shortlist chosen on
-# the validation codes); the untrained baselines of Table 5; the end-to-end queries through the
+# the validation codes); the untrained baselines of Table 5; the quantiser comparison; the end-to-end queries through the
 # parsing network; finally the generated tables. Finished checkpoints are skipped; the library
 # computes, these command lines write.
 #   bash checkpoints/train_hashing.sh [--commit]            (--commit: commit the results it wrote)
@@ -66,6 +66,8 @@ while read -r model bits backbone; do
   score_retrieval "$name" >>"$LOGS/$name.test.log" 2>&1
 done
 "$PY" -m clothlib.retrieval baselines --out checkpoints/retrieval_baselines.json >"$LOGS/retrieval_baselines.log" 2>&1
+# the quantiser comparison (validation split; the runs it needs train into the cache folder)
+"$PY" -m clothlib.hashing compare-quantisers --model catt3_net --bits 48 --quiet >"$LOGS/quantisers.log" 2>&1
 "$PY" -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json >"$LOGS/end_to_end.log" 2>&1
 "$PY" tools/render_readme.py
 if [ "$COMMIT" = 1 ]; then

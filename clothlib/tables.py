@@ -286,17 +286,20 @@ def search_speed(speed: Mapping) -> str:
 
 def quantisers(comparison: Mapping) -> str:
     """The quantiser comparison (``compare_quantisers``' result): Hamming and float top-1 / top-20 on the
-    validation split, the share of the float top-20 the codes keep, category accuracy, training time."""
+    validation split, the share of the float top-20 the codes keep, category accuracy, training time (the
+    epochs' own seconds, recorded when the run trained)."""
     rows = [[f"`{name}`: {row['description']}", _number(row["hamming_top1"]), _number(row["hamming_top20"]),
              _number(row["float_top1"]), _number(row["float_top20"]), _number(row["kept_of_float_top20"]),
              _number(row["category_acc"]),
-             "shipped checkpoint" if row["train_seconds"] is None else f"{row['train_seconds']:.0f} s"]
+             f"{row['train_seconds']:.0f} s" + (" (shipped checkpoint)" if row["shipped"] else "")]
             for name, row in comparison["rows"].items()]
     config = comparison["config"]
     table = markdown([f"quantiser ({config['model']}, {config['bits']} bits; {comparison['split']} %)", "Hamming top1",
                       "Hamming top20", "float top1", "float top20", "codes keep (% of float top20)", "category",
                       "training"], rows)
-    return f"{table}\n\n{comparison['items']} {comparison['split']} items; ties in gallery order."
+    return (f"{table}\n\n{comparison['items']} {comparison['split']} items; ties in gallery order. Trained on "
+            f"{comparison['train_items']:,} training items ({comparison['pseudo_photos']:,} pseudo-labelled photos "
+            "among their sources).")
 
 
 def end_to_end(results: Mapping[str, Mapping], ground_truth: Mapping | None = None) -> str:

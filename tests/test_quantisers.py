@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from clothlib import harness
+from clothlib.data import c2s
 from clothlib.hashing import HashingConfig, load_checkpoint, load_split_data, models, train
 from clothlib.hashing import config as config_module
 from clothlib.hashing.__main__ import main
@@ -88,17 +89,19 @@ def test_compare_quantisers_trains_each_into_the_cache_and_the_command_saves(cac
     config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in))
     result = compare_quantisers(config, progress=False)
     assert set(result["rows"]) == set(QUANTISERS) and result["split"] == "val"
+    assert result["train_items"] == c2s.load_meta(cache_in)["counts"]["by_split"]["train"] > 0
     for name, row in result["rows"].items():
         assert 0 <= row["hamming_top1"] <= row["hamming_top20"] <= 100 and 0 <= row["float_top20"] <= 100
         assert row["kept_of_float_top20"] == pytest.approx(100 * row["hamming_top20"] / row["float_top20"], abs=1e-3)
-        assert row["train_seconds"] > 0 and str(tmp_path / "cache") in row["checkpoint"], name
+        assert row["train_seconds"] > 0 and not row["shipped"], name
+        assert row["checkpoint"].startswith("hash_catt3_net_16_"), "trained into the cache, named by config digest"
     assert not list(tmp_path.glob("*.json")), "comparing must not write: the command line saves"
-    # a second comparison finds the runs again; the command writes the same rows
+    # a second comparison finds the runs again (nothing trains); the command writes the same rows
+    monkeypatch.setattr(harness, "train_run", lambda *a, **k: pytest.fail("trained again"))
     main(["compare-quantisers", "--bits", "16", "--epochs", "1", "--batch-size", "8", "--c2s", str(cache_in),
           "--quiet"])
     saved = json.loads((tmp_path / "hash_catt3_net_16.quantisers.val.json").read_text())
-    for name, row in saved["rows"].items():
-        assert row["train_seconds"] is None and row["hamming_top20"] == result["rows"][name]["hamming_top20"]
+    assert saved["rows"] == json.loads(json.dumps(result["rows"]))
 
 
 def test_a_shipped_run_counts_only_for_the_same_config_on_the_same_set(cache_in, tmp_path, monkeypatch):
@@ -108,9 +111,8 @@ def test_a_shipped_run_counts_only_for_the_same_config_on_the_same_set(cache_in,
     monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
     config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in))
     shipped = train(config, tmp_path / "hash_catt3_net_16.pt", progress=False)
-    assert quantiser_run(config) == (str(shipped), None)
+    assert quantiser_run(config) == (str(shipped), True)
     checkpoint = torch.load(shipped, weights_only=False)
     checkpoint["c2s_config"] = {**checkpoint["c2s_config"], "pseudo_photos": 1094}
     torch.save(checkpoint, shipped)
-    path, seconds = quantiser_run(config)
-    assert path == str(harness.cached_run_path(config.name, config)) and seconds > 0
+    assert quantiser_run(config) == (str(harness.cached_run_path(config.name, config)), False)

@@ -221,12 +221,16 @@ def test_shipped_tables_cover_every_shipped_hashing_run():
 def test_quantisers_show_codes_beside_float_and_say_which_run_was_shipped():
     row = {"description": "d", "hamming_top1": 10.0, "hamming_top20": 60.0, "float_top1": 30.0, "float_top20": 80.0,
            "kept_of_float_top20": 75.0, "category_acc": 70.0}
-    comparison = {"config": {"model": "catt3_net", "bits": 48}, "split": "val", "items": 480,
-                  "rows": {"tanh": {**row, "train_seconds": None}, "itq": {**row, "train_seconds": 181.4}}}
+    comparison = {"config": {"model": "catt3_net", "bits": 48}, "split": "val", "items": 480, "train_items": 3156,
+                  "pseudo_photos": 0,
+                  "rows": {"tanh": {**row, "train_seconds": 96.0, "shipped": True},
+                           "itq": {**row, "train_seconds": 181.4, "shipped": False}}}
     lines = tables.quantisers(comparison).splitlines()
     assert lines[0].startswith("| quantiser (catt3_net, 48 bits; val %) | Hamming top1 | Hamming top20 |")
-    assert lines[2] == "| `tanh`: d | 10.0 | 60.0 | 30.0 | 80.0 | 75.0 | 70.0 | shipped checkpoint |"
-    assert lines[3].endswith("| 181 s |") and lines[-1] == "480 val items; ties in gallery order."
+    assert lines[2] == "| `tanh`: d | 10.0 | 60.0 | 30.0 | 80.0 | 75.0 | 70.0 | 96 s (shipped checkpoint) |"
+    assert lines[3].endswith("| 181 s |")
+    assert lines[-1] == ("480 val items; ties in gallery order. Trained on 3,156 training items (0 pseudo-labelled "
+                         "photos among their sources).")
 
 
 def test_reproduce_gives_the_course_time_warm_and_bounds_a_first_run_by_the_cold_sum():

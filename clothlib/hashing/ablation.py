@@ -12,7 +12,7 @@ trained into the cache folder (by config digest, resumable). Returned, not writt
 from __future__ import annotations
 
 import dataclasses
-import time
+from pathlib import Path
 
 from .. import __version__, harness
 from ..data import c2s
@@ -25,22 +25,19 @@ from .splitdata import load_split_data
 from .training import train
 
 
-def quantiser_run(config: HashingConfig, progress: bool = True) -> tuple[str, float | None]:
-    """The checkpoint of ``config``: the shipped one if it was trained with this very config on this
-    very consumer-to-shop build (a fresh clone's set lacks the shipped runs' pseudo-labelled items), else
-    a run in the cache folder, trained now if absent. Returns its path and the seconds training took
-    (None when nothing was trained)."""
+def quantiser_run(config: HashingConfig, progress: bool = True) -> tuple[str, bool]:
+    """The checkpoint of ``config`` and whether it is the shipped one: the shipped file if it was trained
+    with this very config on this very consumer-to-shop build (a fresh clone's set lacks the shipped runs'
+    pseudo-labelled items), else a run in the cache folder, trained now if absent."""
     shipped = shipped_path(config)
     if shipped.exists():
         _, shipped_config, checkpoint = load_checkpoint(shipped)
         if shipped_config == config and checkpoint["c2s_config"] == c2s.load_meta(config.folder)["config"]:
-            return str(shipped), None
+            return str(shipped), True
     cached = harness.cached_run_path(config.name, config)
-    if cached.exists():
-        return str(cached), None
-    start = time.perf_counter()
-    train(config, cached, progress=progress)
-    return str(cached), round(time.perf_counter() - start, 1)
+    if not cached.exists():
+        train(config, cached, progress=progress)
+    return str(cached), False
 
 
 def compare_quantisers(config: HashingConfig, quantisers=tuple(QUANTISERS), split: str = "val",
@@ -49,18 +46,21 @@ def compare_quantisers(config: HashingConfig, quantisers=tuple(QUANTISERS), spli
     rows = {}
     for quantiser in quantisers:
         variant = dataclasses.replace(config, quantiser=quantiser)
-        path, seconds = quantiser_run(variant, progress)
-        model, _, _ = load_checkpoint(path)
+        path, shipped = quantiser_run(variant, progress)
+        model, _, checkpoint = load_checkpoint(path)
         data = load_split_data(variant, split, variant.max_items, progress=progress)
         out = forward_views(model, data)
         codes = summary_metrics(out, data)
         floats = topk_accuracy(float_rank(out["consumer"]["features"].numpy(), out["shop"]["features"].numpy()),
                                relevance(data.item_ids, data.item_ids))
-        row = {"description": QUANTISERS[quantiser], "checkpoint": path, "train_seconds": seconds,
+        row = {"description": QUANTISERS[quantiser], "checkpoint": Path(path).name, "shipped": shipped,
+               "train_seconds": round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1),
                "hamming_top1": codes["top1"], "hamming_top20": codes["top20"],
                "float_top1": percent(floats["top1"]), "float_top20": percent(floats["top20"]),
                "category_acc": codes.get("category_acc")}
         row["kept_of_float_top20"] = percent(row["hamming_top20"] / row["float_top20"])
         rows[quantiser] = row
+    trained_on = c2s.load_meta(config.folder)
     return {"config": {k: v for k, v in config.to_dict().items() if k != "quantiser"}, "split": split,
-            "items": len(data), "rows": rows, "clothlib": __version__}
+            "items": len(data), "train_items": trained_on["counts"]["by_split"]["train"],
+            "pseudo_photos": trained_on["config"]["pseudo_photos"], "rows": rows, "clothlib": __version__}
