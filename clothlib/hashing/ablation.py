@@ -1,13 +1,13 @@
-"""The quantiser comparison (issue: codes that keep what the float features know): the same network
-trained with each quantiser of :mod:`~clothlib.hashing.quantisers`, scored on the validation split.
+"""The quantiser comparison: the same network trained with each quantiser of
+:mod:`~clothlib.hashing.quantisers`, scored on the validation split.
 
 Validation decides; the test split is never looked at here. Each row gives the Hamming top-1 / top-20
 of the codes (ties in gallery order, as every table of the course), the same network's float
 features' top-1 / top-20 (cosine), the share of the float top-20 the codes keep, and category
-accuracy, so what a quantiser buys in bits can be told from what it costs the features. The paper's
-``tanh`` row is read from the shipped checkpoint when its config is the one asked for; the others are
-trained into the cache folder (by config digest, resumable). Returned, not written:
-``python -m clothlib.hashing compare-quantisers`` saves it.
+accuracy, so what a quantiser buys in bits can be told from what it costs the features. A row is
+read from the shipped checkpoint when that was trained with the very config asked for on the very
+consumer-to-shop build; otherwise it is trained into the cache folder (by config digest, resumable).
+Returned, not written: ``python -m clothlib.hashing compare-quantisers`` saves it.
 """
 from __future__ import annotations
 
