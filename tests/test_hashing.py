@@ -134,6 +134,8 @@ def test_train_resume_evaluate_encode(cache_in, tmp_path, monkeypatch):
 
     metrics = evaluate_checkpoint(out, "test", progress=False)
     assert metrics["items"] > 0 and 0 <= metrics["category_acc"] <= 100 and 0 <= metrics["majority"]["category"] <= 100
+    assert metrics["category_acc"] <= metrics["category_top3_acc"] <= 100
+    assert metrics["majority"]["category"] <= metrics["majority"]["category_top3"] <= 100
     assert not out.with_suffix(".test.metrics.json").exists(), "evaluating must not write: the command line saves"
     main(["evaluate", "--checkpoint", str(out), "--split", "test", "--quiet"])
     saved = json.loads(out.with_suffix(".test.metrics.json").read_text())
@@ -228,3 +230,14 @@ def test_parsing_backbone_features_are_keyed_by_the_checkpoint_they_came_from(sm
     assert features_module.cache_path(folder, "imagenet", "train") != before
     (tmp_path / features_module.PARSING_CHECKPOINT).write_bytes(b"retrained")
     assert features_module.cache_path(folder, "parsing", "train") != before, "stale features of the old network"
+
+
+def test_topk_share_counts_a_target_among_the_k_best_and_skips_na():
+    from clothlib.hashing.evaluation import topk_share
+
+    scores = torch.tensor([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 0.0, 0.0]])
+    target = torch.tensor([2, 0, -1])  # third row: n/a
+    assert topk_share(scores, target, 1) == 0.0
+    assert topk_share(scores, target, 3) == 50.0  # 2 is third for row 0; 0 is last for row 1
+    assert topk_share(scores, target, 4) == 100.0
+    assert topk_share(scores, torch.tensor([-1, -1, -1]), 3) is None

@@ -20,7 +20,7 @@ from ..data import c2s
 from ..retrieval import codes_to_hex, pack_codes, score_codes
 from .checkpoints import load_checkpoint
 from .losses import IGNORED, SIMILAR, pair_labels
-from .models import HashingNet, task_values
+from .models import CATEGORY_TASK, HashingNet, task_values
 from .splitdata import ALL_TASKS, SplitData, load_split_data
 
 CODE_COLUMNS = {"consumer": "query_code", "shop": "gallery_code"}  # per-item records: which view, which code
@@ -51,20 +51,32 @@ def percent(share) -> float:
     return round(100 * float(share), 3)
 
 
+TOP3_TASK = "category_top3"  # the category head judged by its three best answers (FashionNet reports top-3)
+
+
+def topk_share(scores: torch.Tensor, target: torch.Tensor, k: int) -> float | None:
+    """Share (%) of the rows with a target (>= 0) whose target is among the ``k`` highest scores."""
+    valid = target >= 0
+    if not valid.any():
+        return None
+    best = scores[valid].topk(min(k, scores.shape[1]), dim=1).indices
+    return percent((best == target[valid, None]).any(1).float().mean())
+
+
 def summary_metrics(out: dict, data: SplitData) -> dict:
     """From :func:`forward_views`' output: pair accuracy, Hamming top-k on the instance protocol
     (consumer -> shop) and, for each task of the model, accuracy on the consumer views (the
-    street-photo side)."""
+    street-photo side); for the category head its top-3 accuracy too (``category_top3_acc``)."""
     query, gallery = out["consumer"]["codes"], out["shop"]["codes"]
     metrics = {"pair_acc": pair_accuracy(query, gallery, data)}
     query_packed, gallery_packed = pack_codes(query.numpy() >= 0), pack_codes(gallery.numpy() >= 0)
     retrieval = score_codes(query_packed, gallery_packed, data.item_ids, data.item_ids)
     metrics.update({k: retrieval[k] for k in ("top1", "top20")})
     for task, scores in out["consumer"]["logits"].items():
-        target = data.targets[task]
-        valid = target >= 0
-        right = scores.argmax(1)[valid] == target[valid]
-        metrics[f"{task}_acc"] = percent(right.float().mean()) if valid.any() else None
+        metrics[f"{task}_acc"] = topk_share(scores, data.targets[task], 1)
+    logits = out["consumer"]["logits"]
+    if CATEGORY_TASK in logits:
+        metrics[f"{TOP3_TASK}_acc"] = topk_share(logits[CATEGORY_TASK], data.targets[CATEGORY_TASK], 3)
     return metrics
 
 
@@ -87,17 +99,19 @@ def item_records(out: dict, data: SplitData) -> dict[str, list[str]]:
 
 
 def majority_baseline(train_rows: list[dict], test: SplitData) -> dict[str, float]:
-    """Accuracy of always answering the training split's most frequent value, per task."""
+    """Accuracy of always answering the training split's most frequent value, per task (and, for
+    ``category_top3``, of always answering its three most frequent categories)."""
     result = {}
-    for task in ALL_TASKS:
-        counts = Counter(row[task] for row in train_rows if row[task] != c2s.NA)
-        target = test.targets[task]
+    for task, k in [(task, 1) for task in ALL_TASKS] + [(TOP3_TASK, 3)]:
+        values = CATEGORY_TASK if task == TOP3_TASK else task
+        counts = Counter(row[values] for row in train_rows if row[values] != c2s.NA)
+        target = test.targets[values]
         valid = target >= 0
         if not counts or not valid.any():
             result[task] = None
             continue
-        majority = task_values(task).index(counts.most_common(1)[0][0])
-        result[task] = percent((target[valid] == majority).float().mean())
+        majority = [task_values(values).index(value) for value, _ in counts.most_common(k)]
+        result[task] = percent(torch.isin(target[valid], torch.tensor(majority)).float().mean())
     return result
 
 
