@@ -44,11 +44,10 @@ def compare_quantisers(config: HashingConfig, quantisers=tuple(QUANTISERS), spli
                        progress: bool = True) -> dict:
     """One row per quantiser: ``config`` with that quantiser, trained (or found) and scored on ``split``."""
     rows = {}
+    data = load_split_data(config, split, config.max_items, progress=progress)  # the same views for every row
     for quantiser in quantisers:
-        variant = dataclasses.replace(config, quantiser=quantiser)
-        path, shipped = quantiser_run(variant, progress)
+        path, shipped = quantiser_run(dataclasses.replace(config, quantiser=quantiser), progress)
         model, _, checkpoint = load_checkpoint(path)
-        data = load_split_data(variant, split, variant.max_items, progress=progress)
         out = forward_views(model, data)
         codes = summary_metrics(out, data)
         floats = topk_accuracy(float_rank(out["consumer"]["features"].numpy(), out["shop"]["features"].numpy()),
