@@ -21,7 +21,7 @@ class MissingResultError(FileNotFoundError):
 
 def metrics_path(checkpoint: str | os.PathLike, split: str, kind: str = "metrics") -> Path:
     """``<checkpoint stem>.<split>.<kind>.json`` beside the checkpoint (``kind``: ``metrics``,
-    ``crf.metrics``, ``retrieval``)."""
+    ``crf.metrics``, ``retrieval``, ``tta``)."""
     return Path(checkpoint).with_suffix(f".{split}.{kind}.json")
 
 

@@ -302,6 +302,32 @@ def quantisers(comparison: Mapping) -> str:
             "among their sources).")
 
 
+def ablation(result: Mapping) -> str:
+    """What each change to the paper's network bought (``hashing.ablation.ablation``'s result): per step,
+    Hamming and float top-1 / top-20 on the validation split, the share of the float top-20 the codes
+    keep, category top-1 / top-3, training time."""
+    rows = [[row["step"], _number(row["hamming_top1"]), _number(row["hamming_top20"]), _number(row["float_top1"]),
+             _number(row["float_top20"]), _number(row["kept_of_float_top20"]), _number(row["category_acc"]),
+             _number(row["category_top3_acc"]), f"{row['train_seconds']:.0f} s"] for row in result["rows"]]
+    config = result["config"]
+    table = markdown([f"step ({config['model']}, {config['bits']} bits; {result['split']} %)", "Hamming top1",
+                      "Hamming top20", "float top1", "float top20", "codes keep (% of float top20)", "category top1",
+                      "category top3", "training"], rows)
+    return (f"{table}\n\n{result['items']} {result['split']} items; each step keeps the changes above it; ties in "
+            f"gallery order. Trained on {result['train_items']:,} training items ({result['pseudo_photos']:,} "
+            "pseudo-labelled photos among their sources).")
+
+
+def test_time_augmentation(result: Mapping) -> str:
+    """Parsing with test-time augmentations (``parsing.evaluation.compare_augmentations``' result): metrics
+    on the split and wall seconds per photo (p50 / p95) at the recorded thread count."""
+    rows = [[f"`{name}`: scales {', '.join(f'{s:g}' for s in row['scales'])}{' + mirror' if row['flip'] else ''}",
+             *(f"{row[key]:.2f}" for key in ("overall_acc", "mean_acc", "mean_iu")),
+             f"{row['wall_s_p50']:.2f} / {row['wall_s_p95']:.2f} s"] for name, row in result["rows"].items()]
+    return markdown([f"{result['checkpoint']} ({result['split']}, {result['photos']} photos)", "overall acc",
+                     "mean acc", "mean IU", f"time per photo p50 / p95 ({result['threads']} threads)"], rows)
+
+
 def end_to_end(results: Mapping[str, Mapping], ground_truth: Mapping | None = None) -> str:
     """Top-k of queries cut from the parsed photo (name -> ``evaluate_end_to_end``'s result, e.g. ``fcn``
     and ``fcn_crf``) beside the same network's queries cut by the ground-truth box (its instance scores)."""
@@ -445,6 +471,18 @@ def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3
     """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
     return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json",
                                 "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48"))
+
+
+def shipped_ablation(folder: str | Path | None = None, stem: str = "hash_catt3_net_48") -> str:
+    """:func:`ablation` of the ablation saved beside the shipped ``stem`` checkpoint."""
+    return ablation(load_json(_folder(folder) / f"{stem}.ablation.val.json",
+                              "python -m clothlib.hashing ablation --model catt3_net --bits 48"))
+
+
+def shipped_test_time_augmentation(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:
+    """:func:`test_time_augmentation` of the comparison saved beside the shipped ``stem`` checkpoint."""
+    return test_time_augmentation(load_json(_folder(folder) / f"{stem}.val.tta.json",
+                                            f"python -m clothlib.parsing tta --checkpoint checkpoints/{stem}.pt"))
 
 
 def shipped_retrieval_results(folder: str | Path | None = None, speed: Mapping | None = None) -> str:

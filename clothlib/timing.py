@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 
 def best_of(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """Fastest wall time of ``repeats`` calls after one warm-up, and CPU time / wall time over them
@@ -16,3 +18,10 @@ def best_of(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return min(walls), sum(cpus) / max(sum(walls), 1e-12)
+
+
+def latency(seconds: list[float], prefix: str) -> dict:
+    """p50 / p95 / max of per-item seconds, rounded to milliseconds: ``{prefix}_p50``, ``_p95``, ``_max``."""
+    p50, p95 = np.percentile(seconds, [50, 95])
+    return {f"{prefix}_p50": round(float(p50), 3), f"{prefix}_p95": round(float(p95), 3),
+            f"{prefix}_max": round(float(max(seconds)), 3)}

@@ -280,3 +280,33 @@ def test_best_rate_averages_both_models_and_skips_rates_where_one_diverged():
     assert best_rate(runs) == 0.003
     with pytest.raises(ValueError, match="run the sweep"):
         best_rate(runs[:2])
+
+
+def test_flip_augmentation_averages_the_photo_and_its_mirror_mirrored_back(ccp_root):
+    torch.manual_seed(0)
+    model = build_model("net2", 13, width=0.125).eval()
+    for module in model.modules():  # break the network's own symmetry, so the mirror really differs
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.normal_(module.weight, std=0.3)
+    photo = read_photo(load_split("test")[0])[:200, :150]
+    plain = predict_scores(model, photo, 96)
+    mirrored = predict_scores(model, np.ascontiguousarray(photo[:, ::-1]), 96).flip(2)
+    assert not torch.allclose(plain, mirrored, atol=1e-3)
+    assert torch.allclose(predict_scores(model, photo, 96, flip=True), (plain + mirrored) / 2, atol=1e-6)
+    two_scales = predict_scores(model, photo, 96, scales=(0.5, 1.0))
+    assert torch.allclose(two_scales, (predict_scores(model, photo, 48) + plain) / 2, atol=1e-6)
+    assert torch.allclose(two_scales.sum(0), torch.ones(photo.shape[:2]), atol=1e-5), "still probabilities"
+
+
+def test_the_augmentation_comparison_times_each_and_writes_nothing(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr(evaluation, "load_split", lambda split, max_photos=None: load_split(split)[:2][:max_photos])
+    before = sorted(tiny_checkpoint.parent.iterdir())
+    result = evaluation.compare_augmentations(tiny_checkpoint, "val", augmentations=("none", "flip"), progress=False)
+    assert sorted(tiny_checkpoint.parent.iterdir()) == before
+    plain = evaluate_checkpoint(tiny_checkpoint, "val", progress=False)
+    assert result["rows"]["none"]["mean_iu"] == plain["mean_iu"] and result["photos"] == 2
+    for row in result["rows"].values():
+        assert 0 < row["wall_s_p50"] <= row["wall_s_p95"] <= row["wall_s_max"]
+    out = tiny_checkpoint.parent / "t.json"
+    main(["tta", "--checkpoint", str(tiny_checkpoint), "--max-photos", "2", "--out", str(out)])
+    assert set(json.loads(out.read_text())["rows"]) == {"none", "flip", "flip_scales"}

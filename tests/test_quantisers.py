@@ -14,7 +14,7 @@ from clothlib.data import c2s
 from clothlib.hashing import HashingConfig, load_checkpoint, load_split_data, models, train
 from clothlib.hashing import config as config_module
 from clothlib.hashing.__main__ import main
-from clothlib.hashing.ablation import compare_quantisers, quantiser_run
+from clothlib.hashing.ablation import ABLATION, ablation, compare_quantisers, comparison_run
 from clothlib.hashing.quantisers import QUANTISERS, Rotation, StraightThroughSign, code_layer
 
 
@@ -111,8 +111,27 @@ def test_a_shipped_run_counts_only_for_the_same_config_on_the_same_set(cache_in,
     monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
     config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in))
     shipped = train(config, tmp_path / "hash_catt3_net_16.pt", progress=False)
-    assert quantiser_run(config) == (str(shipped), True)
+    assert comparison_run(config) == (str(shipped), True)
     checkpoint = torch.load(shipped, weights_only=False)
     checkpoint["c2s_config"] = {**checkpoint["c2s_config"], "pseudo_photos": 1094}
     torch.save(checkpoint, shipped)
-    assert quantiser_run(config) == (str(harness.cached_run_path(config.name, config)), False)
+    assert comparison_run(config) == (str(harness.cached_run_path(config.name, config)), False)
+
+
+def test_the_ablation_keeps_each_change_and_the_command_saves(cache_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(config_module, "settings", dataclasses.replace(config_module.settings, checkpoint_dir=tmp_path))
+    monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
+    assert ABLATION[0][1] == {"quantiser": "tanh", "backbone": "imagenet"}, "the paper's network comes first"
+    steps = (("paper", {"quantiser": "tanh", "bits": 16}), ("sign", {"quantiser": "sign_ste"}), ("wider", {"bits": 32}))
+    config = HashingConfig(epochs=1, batch_size=8, c2s=str(cache_in))
+    result = ablation(config, steps, progress=False)
+    assert [row["changes"] for row in result["rows"]] == [
+        {"quantiser": "tanh", "bits": 16}, {"quantiser": "sign_ste", "bits": 16}, {"quantiser": "sign_ste", "bits": 32}]
+    assert [row["checkpoint"][:len("hash_catt3_net_16")] for row in result["rows"]] == \
+        ["hash_catt3_net_16", "hash_catt3_net_16", "hash_catt3_net_32"]
+    assert "quantiser" not in result["config"] and "bits" not in result["config"] and result["config"]["epochs"] == 1
+    for row in result["rows"]:
+        assert 0 <= row["category_acc"] <= row["category_top3_acc"] <= 100
+    assert not list(tmp_path.glob("*.json")), "the ablation must not write: the command line saves"
+    monkeypatch.setattr(harness, "train_run", lambda *a, **k: pytest.fail("trained again"))
+    assert ablation(config, steps, progress=False)["rows"] == result["rows"], "runs are found again in the cache"

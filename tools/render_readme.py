@@ -75,6 +75,8 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
         "parsing-training": (checkpoints_readme, lambda: tables.shipped_parsing_training(checkpoints)),
         "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
         "quantisers": (readme, lambda: tables.shipped_quantisers(checkpoints)),
+        "ablation": (readme, lambda: tables.shipped_ablation(checkpoints)),
+        "test-time-augmentation": (readme, lambda: tables.shipped_test_time_augmentation(checkpoints)),
         "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints, search_speed())),
         "hashing-training": (checkpoints_readme, lambda: tables.shipped_hashing_training(checkpoints)),
         "reproduce": (readme, lambda: tables.shipped_reproduce(budget(), checkpoints)),

@@ -12,6 +12,10 @@ A view's feature is the global average of the backbone's feature maps at strides
 (40 + 112 + 320 = 472 numbers): the deepest map says what the garment is, the shallower ones keep
 colour and texture, which attributes and instance matching need. Training views are also encoded
 mirrored (``FLIP_VARIANTS``): the only augmentation a frozen backbone allows.
+
+A third backbone, ``tuned``, is ImageNet's with its stride-32 stage tuned for garments
+(:mod:`~clothlib.hashing.backbone_tuning`, ``checkpoints/backbone_tuned.pt``): the same function
+otherwise, so everything downstream of a feature works unchanged.
 """
 from __future__ import annotations
 
@@ -26,13 +30,18 @@ import torch
 from ..config import progress_bar, settings
 from ..data.c2s import load_manifest, load_meta
 from ..data.images import normalise, read_view
+from ..engine import load_release
+from ..harness import MissingCheckpointError
 from ..io import atomic_write
 from ..parsing import load_checkpoint
 from ..parsing.models import EfficientNetFCN
 
-BACKBONES = ("imagenet", "parsing")
+BACKBONES = ("imagenet", "parsing", "tuned")
 PARSING_CHECKPOINT = "effnet_fcn.pt"  # the parsing network whose encoder ``parsing`` reuses
+TUNED_CHECKPOINT = "backbone_tuned.pt"  # ImageNet's backbone with its last stage tuned for garments
+TUNE_COMMAND = "python -m clothlib.hashing tune-backbone --out checkpoints/backbone_tuned.pt"
 POOLED_TAPS = (1, 2, 3)  # of EfficientNetFCN's taps (strides 4, 8, 16, 32): strides 8, 16 and 32
+POOLED_BLOCKS = tuple(EfficientNetFCN.TAP_BLOCKS[i] for i in POOLED_TAPS)  # the blocks whose output is pooled
 FEATURE_BATCH = 64
 VIEWS = ("consumer", "shop")
 FLIP_VARIANTS = {"train": 2}  # views per item in each split: original (+ mirrored); 1 elsewhere
@@ -44,6 +53,36 @@ def feature_dim() -> int:
     return sum(EfficientNetFCN.TAP_CHANNELS[i] for i in POOLED_TAPS)
 
 
+def forward_blocks(blocks, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``x`` through ``(index, block)`` pairs in order: the last output, and the global average of
+    each output of a :data:`POOLED_BLOCKS` block. The one forward pass of the backbone's blocks, used
+    whole (:class:`Backbone`) and in two parts (frozen, then tuned: ``backbone_tuning``)."""
+    pooled = []
+    for index, block in blocks:
+        x = block(x)
+        if index in POOLED_BLOCKS:
+            pooled.append(x.mean((2, 3)))
+    return x, pooled
+
+
+def tuned_network(path: str | os.PathLike | None = None) -> EfficientNetFCN:
+    """ImageNet's EfficientNet-Lite0 with the blocks a tuning released (``checkpoints/backbone_tuned.pt``)
+    put in their place; a missing file is a :class:`~clothlib.harness.MissingCheckpointError` naming
+    the command that makes it."""
+    path = Path(path or settings.checkpoint_dir / TUNED_CHECKPOINT)
+    try:
+        checkpoint = load_release(path, "backbone", TUNE_COMMAND)
+    except FileNotFoundError as err:
+        raise MissingCheckpointError(str(err)) from None
+    network = EfficientNetFCN(num_classes=1, pretrained=True)
+    blocks = {k: v for k, v in checkpoint["weights"].items() if k.startswith("blocks.")}
+    missing, unexpected = network.load_state_dict(blocks, strict=False)
+    tuned = {int(k.split(".")[1]) for k in blocks}
+    if unexpected or not tuned or any(int(k.split(".")[1]) in tuned for k in missing if k.startswith("blocks.")):
+        raise ValueError(f"{path}: its blocks do not fit EfficientNet-Lite0; re-make it with `{TUNE_COMMAND}`")
+    return network
+
+
 class Backbone(torch.nn.Module):
     """EfficientNet-Lite0 blocks (frozen) -> pooled multi-scale feature vector per image."""
 
@@ -53,6 +92,8 @@ class Backbone(torch.nn.Module):
             network = EfficientNetFCN(num_classes=1, pretrained=True)
         elif name == "parsing":
             network, _, _ = load_checkpoint(settings.checkpoint_dir / PARSING_CHECKPOINT)
+        elif name == "tuned":
+            network = tuned_network()
         else:
             raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
         self.name = name
@@ -63,8 +104,8 @@ class Backbone(torch.nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: N x H x W x 3 uint8 -> N x dim float32."""
-        taps = self.network.taps(normalise(images))
-        return torch.cat([taps[i].mean((2, 3)) for i in POOLED_TAPS], 1)
+        _, pooled = forward_blocks(enumerate(self.network.blocks), self.network.stem(normalise(images)))
+        return torch.cat(pooled, 1)
 
 
 def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress: bool = True,
@@ -80,11 +121,18 @@ def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress
 
 
 def backbone_weights_id(backbone: str) -> str:
-    """``imagenet`` (fixed weights from a pinned package), or ``parsing:<sha256 of effnet_fcn.pt>``,
-    so features of a retrained parsing network are never mistaken for the old one's."""
-    if backbone != "parsing":
+    """``imagenet`` (fixed weights from a pinned package), or ``parsing:<sha256 of effnet_fcn.pt>``
+    (``tuned:<sha256 of backbone_tuned.pt>``), so features of a retrained network are never mistaken
+    for the old one's."""
+    files = {"parsing": (PARSING_CHECKPOINT, "bash checkpoints/train_parsing.sh"),
+             "tuned": (TUNED_CHECKPOINT, TUNE_COMMAND)}
+    if backbone not in files:
         return backbone
-    return "parsing:" + hashlib.sha256((settings.checkpoint_dir / PARSING_CHECKPOINT).read_bytes()).hexdigest()
+    name, command = files[backbone]
+    path = settings.checkpoint_dir / name
+    if not path.exists():
+        raise MissingCheckpointError(f"{path} not found: the {backbone!r} backbone needs it. Make it with `{command}`.")
+    return f"{backbone}:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cache_path(folder: Path, backbone: str, split: str) -> Path:

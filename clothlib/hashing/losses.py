@@ -91,3 +91,23 @@ def multitask_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Ten
         losses[task] = F.cross_entropy(scores[valid], target[valid]) if valid.any() else scores.sum() * 0
     total = sum(loss if task == "category" else mu * loss for task, loss in losses.items())
     return {"loss": total, **losses}
+
+
+def instance_contrastive_loss(consumer: torch.Tensor, shop: torch.Tensor, ids: np.ndarray,
+                              temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (InfoNCE with several positives; Khosla et al. 2020) between the
+    consumer and shop views of a batch: each consumer embedding is scored against every shop embedding
+    (cosine / ``temperature``), the positives being the shop views with its ID, and the loss is minus
+    the log of the softmax mass on them; the same from each shop view, and the two averaged. Unlike
+    eq. 4 it compares a pair with the whole batch at once, which is what tuning a backbone for
+    retrieval needs; it sees IDs only (no category, no attribute). Embeddings are L2-normalised here."""
+    consumer, shop = F.normalize(consumer, dim=1), F.normalize(shop, dim=1)
+    logits = consumer @ shop.T / temperature
+    ids = np.asarray(ids)
+    positive = torch.from_numpy(ids[:, None] == ids[None, :])
+
+    def one_way(scores: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        on_positives = torch.logsumexp(scores.masked_fill(~positives, float("-inf")), 1)
+        return (torch.logsumexp(scores, 1) - on_positives).mean()
+
+    return (one_way(logits, positive) + one_way(logits.T, positive.T)) / 2

@@ -5,6 +5,7 @@ and return; this decides what to keep and where.
     python -m clothlib.parsing train --model effnet_fcn --epochs 24 --out checkpoints/effnet_fcn.pt
     python -m clothlib.parsing tune-height --checkpoint checkpoints/effnet_fcn.pt   # inference height, on val
     python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
+    python -m clothlib.parsing tta --checkpoint checkpoints/effnet_fcn.pt             # test-time augmentation, on val
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR
     python -m clothlib.parsing sweep --models net1 net2 --crop 256 176 --base-height 352 --workers 0 \
         --epochs 4 --max-photos 240 --out checkpoints/lr_sweep.json
@@ -13,8 +14,9 @@ and return; this decides what to keep and where.
     python -m clothlib.parsing predict --checkpoint checkpoints/effnet_fcn.pt --split test --out DIR --crf
 
 Metrics over a whole split are saved beside the checkpoint (``<stem>.<split>.metrics.json``,
-``<stem>.<split>.crf.metrics.json``, ``<stem>.crf.json``); a subset's (``--max-photos``, the
-default in fast mode) are printed and saved only where ``--out`` says, never as the split's.
+``<stem>.<split>.crf.metrics.json``, ``<stem>.crf.json``, ``<stem>.<split>.tta.json``); a subset's
+(``--max-photos``, the default in fast mode) are printed and saved only where ``--out`` says, never as
+the split's.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from ..results import load_json, metrics_path, save_json
 from .checkpoints import load_checkpoint
 from .config import EVAL_HEIGHTS, ParsingConfig
 from .crf_search import TIME_BOUND_S, crf_file, evaluate_crf, search_crf
-from .evaluation import evaluate_checkpoint, tune_eval_height
+from .evaluation import compare_augmentations, evaluate_checkpoint, tune_eval_height
 from .models import MODELS
 from .predict import predict_split
 from .sweep import CAFFE_RATES, finished_runs, lr_sweep, merge_run
@@ -102,6 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     eval_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
     eval_cmd.add_argument("--max-photos", type=int, default=subset)
     eval_cmd.add_argument("--out", help="results file (default: <stem>.<split>.metrics.json, for a whole split)")
+    tta_cmd = commands.add_parser("tta", help="test-time augmentations (flip, scales): metrics and time per photo")
+    tta_cmd.add_argument("--checkpoint", required=True)
+    tta_cmd.add_argument("--split", default="val", choices=["train", "val", "test"])
+    tta_cmd.add_argument("--max-photos", type=int, default=subset)
+    tta_cmd.add_argument("--out", help="results file (default: <stem>.<split>.tta.json, for a whole split)")
     height_cmd = commands.add_parser("tune-height", help="choose the inference height on the validation split")
     height_cmd.add_argument("--checkpoint", required=True)
     height_cmd.add_argument("--heights", type=int, nargs="+", default=list(EVAL_HEIGHTS))
@@ -140,6 +147,10 @@ def main(argv: list[str] | None = None) -> None:
         result = evaluate_checkpoint(args.checkpoint, args.split, args.max_photos)
         print(json.dumps({k: result[k] for k in (*SUMMARY, "per_class_iou")}, indent=1))
         _keep(result, metrics_path(args.checkpoint, args.split), args.out)
+    elif args.command == "tta":
+        result = compare_augmentations(args.checkpoint, args.split, args.max_photos)
+        print(json.dumps(result["rows"], indent=1))
+        _keep(result, metrics_path(args.checkpoint, args.split, "tta"), args.out)
     elif args.command == "tune-height":
         _tune_height(args.checkpoint, tuple(args.heights))
     elif args.command == "predict":

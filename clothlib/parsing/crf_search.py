@@ -28,6 +28,7 @@ from ..config import progress_bar
 from ..data.ccp import read_photo
 from ..data.splits import load_split
 from ..results import load_json
+from ..timing import latency
 from .checkpoints import load_checkpoint
 from .crf import CRFParams, refine_split, resize_image, resize_probs, timed_refine
 from .inference import SUMMARY_METRICS, SplitScore, predict_scores
@@ -55,9 +56,7 @@ def tuned_crf_params(checkpoint: str | os.PathLike) -> CRFParams:
 
 def cpu_time_summary(seconds: list[float]) -> dict:
     """p50 / p95 / max of per-photo CPU seconds, rounded to milliseconds."""
-    p50, p95 = np.percentile(seconds, [50, 95])
-    return {"cpu_s_p50": round(float(p50), 3), "cpu_s_p95": round(float(p95), 3),
-            "cpu_s_max": round(float(max(seconds)), 3)}
+    return latency(seconds, "cpu_s")
 
 
 def trade_off(runs: list[dict]) -> list[dict]:

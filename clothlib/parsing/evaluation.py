@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from .. import __version__
 from ..data.classes import CLASSES
 from ..data.splits import load_split
+from ..timing import latency
 from .checkpoints import load_checkpoint
 from .config import EVAL_HEIGHTS
-from .inference import SUMMARY_METRICS, evaluate, score_photos
+from .inference import SUMMARY_METRICS, TEST_TIME_AUGMENTATIONS, evaluate, score_photos
 
 
 def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", max_photos: int | None = None,
@@ -28,6 +31,23 @@ def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", max_photos
     per_photo = summary.pop("per_photo")  # last, so the file opens with its summary
     return {**summary, "checkpoint": Path(path).name, "split": split, "photos": len(ids),
             "eval_height": config.eval_height, "clothlib": __version__, "per_photo": per_photo}
+
+
+def compare_augmentations(path: str | os.PathLike, split: str = "val", max_photos: int | None = None,
+                          augmentations=tuple(TEST_TIME_AUGMENTATIONS), progress: bool = True) -> dict:
+    """Each test-time augmentation's metrics on ``split`` and its inference time per photo (p50 / p95 /
+    max seconds, wall clock, this machine's threads); writes nothing (``python -m clothlib.parsing
+    tta`` saves it as ``<stem>.<split>.tta.json``). Validation decides; the test split only reports."""
+    model, config, _ = load_checkpoint(path)
+    ids = load_split(split, max_photos=max_photos)
+    rows = {}
+    for name in augmentations:
+        seconds: list[float] = []
+        summary = score_photos(model, ids, config.eval_height, progress, name, seconds).summary()
+        rows[name] = {**TEST_TIME_AUGMENTATIONS[name], **{key: summary[key] for key in SUMMARY_METRICS},
+                      **latency(seconds, "wall_s")}
+    return {"checkpoint": Path(path).name, "split": split, "photos": len(ids), "eval_height": config.eval_height,
+            "threads": torch.get_num_threads(), "rows": rows, "clothlib": __version__}
 
 
 def tune_eval_height(path: str | os.PathLike, heights: tuple[int, ...] = EVAL_HEIGHTS, split: str = "val",

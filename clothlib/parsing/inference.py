@@ -11,6 +11,7 @@ its recomputation reproduces the shipped numbers.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -25,21 +26,37 @@ from ..data.images import normalise
 from ..metrics import BoundaryF, ConfusionMatrix
 
 SUMMARY_METRICS = ("overall_acc", "mean_acc", "mean_iu")
+# Test-time augmentations (issue 14's levers): the network's probabilities averaged over the photo at
+# these multiples of the inference height, and its mirror image too where ``flip``. ``none`` is what
+# the course ships; the others cost one forward pass per scale and mirror.
+TEST_TIME_AUGMENTATIONS = {
+    "none": {"scales": (1.0,), "flip": False},
+    "flip": {"scales": (1.0,), "flip": True},
+    "flip_scales": {"scales": (0.75, 1.0, 1.25), "flip": True},
+}
 
 
 @torch.no_grad()
-def predict_scores(model: torch.nn.Module, photo: np.ndarray, eval_height: int) -> torch.Tensor:
+def predict_scores(model: torch.nn.Module, photo: np.ndarray, eval_height: int, scales: tuple[float, ...] = (1.0,),
+                   flip: bool = False) -> torch.Tensor:
     """Class probabilities (classes x H x W) at the photo's own size: the network runs at
-    ``eval_height`` and its scores are upsampled bilinearly to the original resolution."""
+    ``eval_height`` (times each of ``scales``; and on the mirrored photo too with ``flip``, its
+    scores mirrored back) and its probabilities, upsampled bilinearly to the original resolution,
+    are averaged."""
     model.eval()
     height, width = photo.shape[:2]
     x = normalise(photo)
-    if eval_height and eval_height != height:
-        x = F.interpolate(x, size=(eval_height, round(width * eval_height / height)), mode="bilinear",
-                          align_corners=False, antialias=True)
-    scores = model(x)
-    scores = F.interpolate(scores, size=(height, width), mode="bilinear", align_corners=False)
-    return scores.softmax(1)[0]
+    total = torch.zeros(())
+    for scale in scales:
+        target = round((eval_height or height) * scale)
+        resized = x if target == height else F.interpolate(
+            x, size=(target, round(width * target / height)), mode="bilinear", align_corners=False, antialias=True)
+        for mirrored in (False, True)[:1 + flip]:
+            scores = model(resized.flip(3) if mirrored else resized)
+            scores = F.interpolate(scores.flip(3) if mirrored else scores, size=(height, width), mode="bilinear",
+                                   align_corners=False)
+            total = total + scores.softmax(1)[0]
+    return total / (len(scales) * (1 + flip))
 
 
 class SplitScore:
@@ -101,11 +118,18 @@ class SplitScore:
         return score
 
 
-def score_photos(model: torch.nn.Module, photo_ids: list[str], eval_height: int, progress: bool = True) -> SplitScore:
-    """The network's arg-max labels scored on each of ``photo_ids`` (a :class:`SplitScore`)."""
+def score_photos(model: torch.nn.Module, photo_ids: list[str], eval_height: int, progress: bool = True,
+                 augmentation: str = "none", seconds: list | None = None) -> SplitScore:
+    """The network's arg-max labels (with a test-time ``augmentation``) scored on each of ``photo_ids``
+    (a :class:`SplitScore`); ``seconds``, if given, receives each photo's inference time."""
     score = SplitScore()
     for photo_id in progress_bar(photo_ids, progress, desc="evaluate", leave=False):
-        score.update(photo_id, predict_scores(model, read_photo(photo_id), eval_height).argmax(0).numpy())
+        photo = read_photo(photo_id)
+        started = time.perf_counter()
+        labels = predict_scores(model, photo, eval_height, **TEST_TIME_AUGMENTATIONS[augmentation]).argmax(0).numpy()
+        if seconds is not None:
+            seconds.append(time.perf_counter() - started)
+        score.update(photo_id, labels)
     return score
 
 
