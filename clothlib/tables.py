@@ -47,7 +47,7 @@ from pathlib import Path
 
 from . import paper
 from .config import REPO_DIR, settings
-from .hashing.config import SHIPPED_RUNS, TRAIN_SCRIPT, checkpoint_name
+from .hashing.config import DEFAULT_BACKBONE, SHIPPED_RUNS, TRAIN_SCRIPT, checkpoint_name
 from .results import load_json
 
 PARSING_MODELS = ("effnet_fcn", "net1", "net2")  # the shipped parsing checkpoints, in the README's order
@@ -459,11 +459,11 @@ def _hashing_names() -> list[str]:
 
 
 def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
-    """:func:`hashing_tasks` of the shipped multi-task networks at 48 bits on the ImageNet backbone."""
+    """:func:`hashing_tasks` of the shipped multi-task networks at 48 bits on the default backbone."""
     folder = _folder(folder)
     runs = {name: load_json(folder / f"{name}.test.metrics.json", TRAIN_SCRIPT)
             for name, (model, bits, backbone) in zip(_hashing_names(), SHIPPED_RUNS)
-            if bits == 48 and backbone == "imagenet" and model != "simnet"}
+            if bits == 48 and backbone == DEFAULT_BACKBONE and model != "simnet"}
     return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
 
 

@@ -50,8 +50,13 @@ def test_unknown_quantisers_are_refused_and_only_tanh_is_regularised():
         HashingConfig(quantiser="round")
     with pytest.raises(ValueError, match="choose one of"):
         code_layer("round", 8, 16)
-    assert HashingConfig().regulariser_weight == HashingConfig().alpha > 0
+    assert HashingConfig(quantiser="tanh").regulariser_weight == HashingConfig().alpha > 0
     assert [HashingConfig(quantiser=name).regulariser_weight for name in ("itq", "sign_ste")] == [0, 0]
+    # a checkpoint written before the field existed trained the paper's tanh units; new ones say which
+    assert HashingConfig().quantiser == "sign_ste"
+    old = {k: v for k, v in HashingConfig().to_dict().items() if k != "quantiser"}
+    assert HashingConfig.from_dict(old).quantiser == "tanh"
+    assert HashingConfig.from_dict(HashingConfig().to_dict()) == HashingConfig()
     # the shipped checkpoints predate the field: their hash layer's weights keep their names
     assert set(models.HashingNet("simnet", 32, 16, hidden=8).state_dict()) == {
         "trunk.0.weight", "trunk.0.bias", "trunk.1.weight", "trunk.1.bias", "trunk.1.running_mean",

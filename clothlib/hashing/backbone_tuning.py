@@ -54,7 +54,7 @@ class TuningConfig(harness.RunConfig):
     """Everything that defines a tuning of the backbone's last stage."""
 
     first_block: int = 11        # blocks from here on are tuned (11: the stride-32 stage, blocks 11-15)
-    epochs: int = 8
+    epochs: int = 5
     batch_size: int = 128        # items per step: 128 consumer views against 128 shop views
     lr: float = 3e-4             # AdamW, poly decay
     weight_decay: float = 1e-4

@@ -15,11 +15,14 @@ from .losses import DEFAULT_ALPHA, MU, default_margin
 from .models import BITS, VARIANTS
 from .quantisers import QUANTISERS
 
+# The backbone the shipped networks train on (its checkpoints' names carry no backbone suffix).
+DEFAULT_BACKBONE = "imagenet"
 # The shipped checkpoints (model, bits, backbone): checkpoints/train_hashing.sh trains these and the
 # notebooks and README tables read them.
-SHIPPED_RUNS = [("simnet", 48, "imagenet"), ("catt_net", 48, "imagenet"), ("catt2_net", 48, "imagenet"),
-                ("catt3_net", 48, "imagenet"), ("catt3_net", 16, "imagenet"), ("catt3_net", 32, "imagenet"),
-                ("catt3_net", 64, "imagenet"), ("catt3_net", 48, "parsing")]
+SHIPPED_RUNS = [("simnet", 48, DEFAULT_BACKBONE), ("catt_net", 48, DEFAULT_BACKBONE),
+                ("catt2_net", 48, DEFAULT_BACKBONE), ("catt3_net", 48, DEFAULT_BACKBONE),
+                ("catt3_net", 16, DEFAULT_BACKBONE), ("catt3_net", 32, DEFAULT_BACKBONE),
+                ("catt3_net", 64, DEFAULT_BACKBONE), ("catt3_net", 48, "parsing")]
 TRAIN_SCRIPT = "bash checkpoints/train_hashing.sh"  # makes every shipped checkpoint and results file
 
 
@@ -29,7 +32,7 @@ class HashingConfig(RunConfig):
 
     model: str = "catt3_net"
     bits: int = 48
-    backbone: str = "imagenet"   # frozen backbone weights: "imagenet" or "parsing" (effnet_fcn's encoder)
+    backbone: str = DEFAULT_BACKBONE  # "imagenet", "parsing" (effnet_fcn's encoder) or "tuned" (backbone_tuned.pt)
     hidden: int = 512            # width of the trunk (= the float features' length)
     dropout: float = 0.2
     epochs: int = 30
@@ -44,7 +47,13 @@ class HashingConfig(RunConfig):
     seed: int = 0
     c2s: str | None = None       # consumer-to-shop folder; None: data/c2s
     max_items: int | None = None  # train (and validate) on the first N items of each split only: a small demo run
-    quantiser: str = "tanh"      # how the hash layer makes bits (clothlib.hashing.quantisers.QUANTISERS)
+    quantiser: str = "sign_ste"  # how the hash layer makes bits (clothlib.hashing.quantisers.QUANTISERS)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """As :meth:`RunConfig.from_dict`; a config written before the ``quantiser`` field existed was
+        trained with the paper's tanh units (the default since is ``sign_ste``)."""
+        return super().from_dict({"quantiser": "tanh", **values})
 
     def __post_init__(self):
         if self.bits not in BITS:
@@ -78,9 +87,9 @@ class HashingConfig(RunConfig):
         return checkpoint_name(self.model, self.bits, self.backbone)[:-3]
 
 
-def checkpoint_name(model: str, bits: int, backbone: str = "imagenet") -> str:
-    """``hash_catt3_net_48.pt`` (``hash_catt3_net_48_parsing.pt`` on the parsing backbone)."""
-    return f"hash_{model}_{bits}{'' if backbone == 'imagenet' else '_' + backbone}.pt"
+def checkpoint_name(model: str, bits: int, backbone: str = DEFAULT_BACKBONE) -> str:
+    """``hash_catt3_net_48.pt`` on the default backbone (``hash_catt3_net_48_parsing.pt`` on the parsing one)."""
+    return f"hash_{model}_{bits}{'' if backbone == DEFAULT_BACKBONE else '_' + backbone}.pt"
 
 
 def shipped_path(config: HashingConfig) -> Path:
