@@ -102,3 +102,12 @@ def test_a_bad_first_block_is_refused():
         tuning.TuningConfig(first_block=16)
     with pytest.raises(ValueError, match="protocol"):
         tuning.TuningConfig(protocol="category")
+
+
+def test_a_tuning_without_out_goes_to_the_cache_not_the_checkpoints(cache_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(tuning, "settings", dataclasses.replace(tuning.settings, cache_dir=tmp_path / "cache"))
+    monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
+    config = tuning.TuningConfig(epochs=1, batch_size=4, c2s=str(cache_in), max_items=8)
+    path = tuning.tune_backbone(config, progress=False)
+    assert path == harness.cached_run_path("backbone_tuned", config) and path.exists()
+    assert path.is_relative_to(tmp_path / "cache")

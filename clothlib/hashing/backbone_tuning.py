@@ -193,10 +193,12 @@ def _make_step(config: TuningConfig, data: dict, ids: np.ndarray):
     return step
 
 
-def tune_backbone(config: TuningConfig, out: str | os.PathLike, progress: bool = True) -> Path:
+def tune_backbone(config: TuningConfig, out: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """Tune the blocks from ``config.first_block`` on (resuming from ``<out>.state.pt``) and release
     them to ``out`` with the config, the curve, the validation scores before tuning and the
-    consumer-to-shop build they were tuned on."""
+    consumer-to-shop build they were tuned on. ``out`` None: this config's file in the cache folder
+    (``harness.cached_run_path``), where a notebook's small run goes, never into ``checkpoints/``."""
+    out = Path(out) if out is not None else harness.cached_run_path("backbone_tuned", config)
     torch.manual_seed(config.seed)
     folder = config.folder
     train_data = frozen_activations(folder, "train", config.first_block, config.max_items, progress)
