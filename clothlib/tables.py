@@ -126,6 +126,20 @@ def crf_search(search: Mapping, best: int = 5, worst: int = 2) -> str:
             f"(best {min(best, len(shown))}, worst {len(shown) - min(best, len(shown))}):\n\n{table}")
 
 
+def crf_choice(search: Mapping) -> str:
+    """One sentence from a timed CRF search (``<model>.crf.json``): the setting chosen within the time
+    bound, its validation mean IU and CPU time per photo, and the best setting without the bound."""
+    def setting(params: Mapping) -> str:
+        run = next(r for r in search["runs"] if all(r[k] == v for k, v in params.items()))
+        return (f"bilateral sxy {run['bilateral_sxy']:g}, srgb {run['bilateral_srgb']:g}, weight "
+                f"{run['bilateral_weight']:g}: {search['split']} mean IU {run['mean_iu']:.2f}, CPU seconds per photo "
+                f"p50 {run['cpu_s_p50']:.3f} / p95 {run['cpu_s_p95']:.3f} / max {run['cpu_s_max']:.3f}")
+
+    return (f"{search['checkpoint']}'s CRF: of {len(search['runs'])} settings timed on {search['photos']} "
+            f"{search['split']} photos, chosen by {search['chosen_by']}: {setting(search['best'])}. Without the "
+            f"bound: {setting(search['unbounded_best'])}.")
+
+
 def lr_sweep(sweep: Mapping, model: str) -> str:
     """One model's learning-rate sweep (``lr_sweep.json``): each Caffe rate, the rate it becomes on a
     mean loss, our validation metrics (or "diverged"), and the paper's test metrics at that rate."""
@@ -471,6 +485,12 @@ def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3
     """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
     return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json",
                                 "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48"))
+
+
+def shipped_crf_choice(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:
+    """:func:`crf_choice` of the search saved beside the shipped ``stem`` checkpoint."""
+    return crf_choice(load_json(_folder(folder) / f"{stem}.crf.json",
+                                f"python -m clothlib.parsing crf-search --checkpoint checkpoints/{stem}.pt"))
 
 
 def shipped_ablation(folder: str | Path | None = None, stem: str = "hash_catt3_net_48") -> str:

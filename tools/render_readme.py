@@ -72,6 +72,7 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
     return {
         "course-map": (readme, course_map),
         "parsing-results": (readme, lambda: tables.shipped_parsing_results(checkpoints)),
+        "crf-choice": (readme, lambda: tables.shipped_crf_choice(checkpoints)),
         "parsing-training": (checkpoints_readme, lambda: tables.shipped_parsing_training(checkpoints)),
         "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
         "quantisers": (readme, lambda: tables.shipped_quantisers(checkpoints)),
