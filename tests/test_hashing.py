@@ -157,8 +157,11 @@ def test_train_resume_evaluate_encode(cache_in, tmp_path, monkeypatch):
     assert export["gallery_features"].shape == (len(export["query_items"]), config.hidden)
     assert export["query_items"] == export["gallery_items"] == test.item_ids and export["meta"]["bits"] == 16
     # big-endian packing of the sign of the relaxed codes, and the same codes in the per-item records
-    relaxed = forward_views(model, test)["consumer"]["codes"]
-    assert np.array_equal(unpack_codes(codes, 16), relaxed.numpy() >= 0)
+    consumer = forward_views(model, test)["consumer"]
+    relaxed = consumer["relaxed"]
+    assert np.array_equal(unpack_codes(codes, 16), consumer["codes"].numpy() >= 0)
+    assert np.array_equal(relaxed.numpy() >= 0, consumer["codes"].numpy() >= 0), "relaxed codes have the codes' signs"
+    assert relaxed.abs().max() <= 1 and (relaxed.abs() < 1).any(), "sign_ste's relaxed codes are not the signs"
     assert np.array_equal(codes_from_hex(metrics["per_item"]["query_code"]), codes)
     # the queries' relaxed codes travel with the export, so asymmetric re-ranking runs from it
     assert export["query_relaxed"].dtype == np.float32 and np.array_equal(export["query_relaxed"], relaxed.numpy())

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from clothlib import settings, tables
+from clothlib.hashing import SHIPPED_RUNS
 from clothlib.results import MissingResultError
 
 METRICS = {"overall_acc": 90.0, "mean_acc": 60.0, "mean_iu": 50.0, "boundary_f": 55.5}
@@ -210,7 +211,8 @@ def test_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
 
 def test_shipped_tables_cover_every_shipped_hashing_run():
     training = tables.shipped_hashing_training()
-    assert training.count("| hash_") == 8 and "| hash_catt3_net_48_parsing.pt | " in training
+    assert training.count("| hash_") == len(SHIPPED_RUNS) == 9 and "| hash_catt3_net_48_parsing.pt | " in training
+    assert "| hash_catt3_net_48_imagenet.pt | " in training
     assert tables.shipped_retrieval_results().count(" bits") >= 8
     shipped = tables.shipped_retrieval_results()
     assert "catt3_net 48 bits, ties in random order (expected)" in shipped
@@ -242,3 +244,23 @@ def test_reproduce_gives_the_course_time_warm_and_bounds_a_first_run_by_the_cold
                           "b": {"default": {"seconds": 300.0, "warm": {"seconds": 60.0}}}}}
     assert "| `make course` | 3 min with the caches built; a first run less than 15 min," in tables.reproduce(
         both, curves, [], [])
+
+
+def test_hashing_goals_compare_each_reached_number_with_its_target():
+    def top(top1, top20):
+        return {"top1": top1, "top20": top20}
+
+    retrieval = {"model": "catt3_net", "bits": 48, "queries": 913,
+                 "hash": {"instance": top(20, 66)}, "float": {"instance": top(30, 80)},
+                 "two_stage": {"float": {"shortlist": 100, "instance": {"gallery_order": top(27, 79)}}}}
+    metrics = {"category_acc": 84.9, "category_top3_acc": 97.0}
+    runs = {"a": ([{"seconds": 3600.0}], 2**20), "b": ([{"seconds": 3600.0}], 21 * 2**20)}
+    table = tables.hashing_goals(retrieval, metrics, {"fcn_crf": top(20, 55)}, runs, tuning_seconds=1800)
+    verdicts = {line.split(" | ")[0].lstrip("| "): line.rsplit(" | ", 1)[1].rstrip(" |")
+                for line in table.splitlines()[2:]}
+    assert verdicts["Hamming top-20"] == "yes"                          # 66 >= 65
+    assert verdicts["Hamming top-20 / float top-20"] == "no"            # 66 / 80 = 82.5 % < 85 %
+    assert verdicts["two-stage top-1 below float top-1"] == "no"        # 3 points > 2
+    assert verdicts["float features top-20"] == "yes" and verdicts["category top-1"] == "no"
+    assert verdicts["end to end (queries cut by the parser + CRF) top-20"] == "yes"
+    assert "2.50 h" in table and verdicts["largest shipped hashing checkpoint"] == "no"  # 21 MB > 20

@@ -19,9 +19,9 @@ def encode(path: str | os.PathLike, split: str = "test", progress: bool = True,
            folder: str | os.PathLike | None = None) -> dict:
     """Packed codes (np.packbits, big-endian bit order, one row per item), float features and item
     ids of the queries and the gallery, the queries' relaxed codes (``query_relaxed``: the hash
-    layer's tanh outputs before the sign, float32, what asymmetric re-ranking compares with the
-    gallery's codes), and ``meta`` (checkpoint, bits, split, the set's folder). ``folder``: another
-    consumer-to-shop set than the one the network was trained on."""
+    layer's outputs before the sign, float32, what asymmetric re-ranking compares with the gallery's
+    codes; ``HashingNet.forward``'s ``relaxed``), and ``meta`` (checkpoint, bits, split, the set's
+    folder). ``folder``: another consumer-to-shop set than the one the network was trained on."""
     model, config, _ = load_checkpoint(path)
     folder = Path(folder or config.folder)
     data = load_split_data(config, split, progress=progress, folder=folder)
@@ -33,5 +33,5 @@ def encode(path: str | os.PathLike, split: str = "test", progress: bool = True,
         export[f"{side}_codes"] = pack_codes(views[view]["codes"].numpy() >= 0)
         export[f"{side}_features"] = views[view]["features"].numpy().astype(np.float32)
         export[f"{side}_items"] = list(data.item_ids)
-    export["query_relaxed"] = views["consumer"]["codes"].numpy().astype(np.float32)
+    export["query_relaxed"] = views["consumer"]["relaxed"].numpy().astype(np.float32)
     return export

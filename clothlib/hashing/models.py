@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..data.attributes import ATTRIBUTE_VALUES, NA
-from .quantisers import code_layer
+from .quantisers import StraightThroughSign, code_layer
 
 BITS = (16, 32, 48, 64)
 CATEGORY_TASK = "category"
@@ -57,9 +57,11 @@ def variant_tasks(variant: Variant) -> list[str]:
 
 
 class HashingNet(nn.Module):
-    """trunk -> (hash layer, task heads). ``forward`` returns the codes before the sign (relaxed, in
-    (-1, 1), for the paper's tanh quantiser; see :mod:`~clothlib.hashing.quantisers`), the trunk's float
-    features and the logits of every task."""
+    """trunk -> (hash layer, task heads). ``forward`` returns the hash layer's output (``codes``: in
+    (-1, 1) for the paper's tanh quantiser, +-1 already for ``sign_ste``; see
+    :mod:`~clothlib.hashing.quantisers`), the same before any sign (``relaxed``: for ``sign_ste`` its
+    batch-normalised outputs clipped to [-1, 1], what asymmetric re-ranking compares; for the others the
+    codes themselves), the trunk's float features and the logits of every task."""
 
     def __init__(self, model: str, in_features: int, bits: int, hidden: int = 512, dropout: float = 0.2,
                  quantiser: str = "tanh"):
@@ -88,7 +90,12 @@ class HashingNet(nn.Module):
             conditioned = torch.cat([features, logits[CATEGORY_TASK].softmax(1)], 1)
         for task in self.tasks[1:]:
             logits[task] = self.heads[task](conditioned)
-        return {"codes": self.hash(features), "features": features, "logits": logits}
+        if isinstance(self.hash[-1], StraightThroughSign):
+            before = self.hash[:-1](features)
+            codes, relaxed = self.hash[-1](before), before.clamp(-1, 1)
+        else:
+            codes = relaxed = self.hash(features)
+        return {"codes": codes, "relaxed": relaxed, "features": features, "logits": logits}
 
 
 def build_model(config, in_features: int) -> HashingNet:
