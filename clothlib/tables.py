@@ -486,8 +486,8 @@ def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
 
 def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3_net_48") -> str:
     """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
-    return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json",
-                                "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48"))
+    command = "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48 --backbone imagenet"
+    return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json", command))
 
 
 def shipped_crf_choice(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:

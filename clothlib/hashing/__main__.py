@@ -5,7 +5,7 @@ hashing stage from the command line.
     python -m clothlib.hashing train --model catt3_net --bits 48 --out checkpoints/hash_catt3_net_48.pt
     python -m clothlib.hashing evaluate --checkpoint checkpoints/hash_catt3_net_48.pt --split test
     python -m clothlib.hashing encode --checkpoint checkpoints/hash_catt3_net_48.pt --split test --out DIR
-    python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48   # validation split
+    python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48 --backbone imagenet  # validation
     python -m clothlib.hashing ablation --model catt3_net --bits 48            # validation split
 
 The library functions compute and return; this command line is what saves their results: the
