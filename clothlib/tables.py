@@ -484,7 +484,7 @@ def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
     return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
 
 
-def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3_net_48") -> str:
+def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3_net_48_imagenet") -> str:
     """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
     command = "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48 --backbone imagenet"
     return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json", command))
