@@ -77,7 +77,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
                 sums[key] = sums.get(key, 0.0) + value
             count += 1
             bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
-        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 1),
+        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 3),
                   **{key: value / max(count, 1) for key, value in sums.items()},
                   "lr": optimizer.param_groups[0]["lr"]}
         if evaluate is not None:

@@ -22,7 +22,7 @@ from .checkpoints import load_checkpoint
 from .config import HashingConfig, shipped_path
 from .evaluation import forward_views, percent, summary_metrics
 from .quantisers import QUANTISERS
-from .splitdata import load_split_data
+from .splitdata import SplitData, load_split_data
 from .training import train
 
 # What each change bought, in the order they were made: each step keeps the changes before it.
@@ -48,10 +48,10 @@ def comparison_run(config: HashingConfig, progress: bool = True) -> tuple[str, b
     return str(cached), False
 
 
-def score_run(config: HashingConfig, split: str = "val", progress: bool = True) -> dict:
-    """One row: ``config`` trained (or found) and scored on ``split``: Hamming and float top-1 / top-20,
-    the share of the float top-20 the codes keep, category top-1 and top-3, training seconds."""
-    data = load_split_data(config, split, config.max_items, progress=progress)
+def score_run(config: HashingConfig, data: SplitData, progress: bool = True) -> dict:
+    """One row: ``config`` trained (or found) and scored on ``data`` (a split's views on ``config``'s
+    backbone): Hamming and float top-1 / top-20, the share of the float top-20 the codes keep, category
+    top-1 and top-3, training seconds."""
     path, shipped = comparison_run(config, progress)
     model, _, checkpoint = load_checkpoint(path)
     out = forward_views(model, data)
@@ -59,7 +59,7 @@ def score_run(config: HashingConfig, split: str = "val", progress: bool = True) 
     floats = topk_accuracy(float_rank(out["consumer"]["features"].numpy(), out["shop"]["features"].numpy()),
                            relevance(data.item_ids, data.item_ids))
     row = {"checkpoint": Path(path).name, "shipped": shipped,
-           "train_seconds": round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1),
+           "train_seconds": round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 3),
            "hamming_top1": codes["top1"], "hamming_top20": codes["top20"],
            "float_top1": percent(floats["top1"]), "float_top20": percent(floats["top20"]),
            "category_acc": codes.get("category_acc"), "category_top3_acc": codes.get("category_top3_acc")}
@@ -67,31 +67,33 @@ def score_run(config: HashingConfig, split: str = "val", progress: bool = True) 
     return row
 
 
-def _trained_on(config: HashingConfig, split: str, rows) -> dict:
-    """What every comparison records beside its rows: the config, the split and the set it was trained on."""
+def _trained_on(config: HashingConfig, split: str, items: int, rows) -> dict:
+    """What every comparison records beside its rows: the split, its items and the set trained on."""
     meta = c2s.load_meta(config.folder)
-    items = sum(1 for row in c2s.load_manifest(config.folder) if row["split"] == split)
-    return {"split": split, "items": min(items, config.max_items or items),
-            "train_items": meta["counts"]["by_split"]["train"], "pseudo_photos": meta["config"]["pseudo_photos"],
+    return {"split": split, "items": items, "train_items": meta["counts"]["by_split"]["train"],
+            "pseudo_photos": meta["config"]["pseudo_photos"],
             "rows": rows, "clothlib": __version__}
 
 
 def compare_quantisers(config: HashingConfig, quantisers=tuple(QUANTISERS), split: str = "val",
                        progress: bool = True) -> dict:
     """One row per quantiser: ``config`` with that quantiser, trained (or found) and scored on ``split``."""
+    data = load_split_data(config, split, config.max_items, progress=progress)  # the same views for every row
     rows = {name: {"description": QUANTISERS[name],
-                   **score_run(dataclasses.replace(config, quantiser=name), split, progress)} for name in quantisers}
+                   **score_run(dataclasses.replace(config, quantiser=name), data, progress)} for name in quantisers}
     return {"config": {k: v for k, v in config.to_dict().items() if k != "quantiser"},
-            **_trained_on(config, split, rows)}
+            **_trained_on(config, split, len(data), rows)}
 
 
 def ablation(config: HashingConfig, steps=ABLATION, split: str = "val", progress: bool = True) -> dict:
     """One row per step of ``steps`` (``(what changed, {field: value})``, each step keeping the changes
     before it): what each change bought, scored on ``split``."""
-    rows, changes = [], {}
+    rows, changes, views = [], {}, {}
     for step, change in steps:
         changes = {**changes, **change}
-        rows.append({"step": step, "changes": dict(changes),
-                     **score_run(dataclasses.replace(config, **changes), split, progress)})
+        run = dataclasses.replace(config, **changes)
+        if run.backbone not in views:  # a split's views are loaded once per backbone
+            views[run.backbone] = load_split_data(run, split, run.max_items, progress=progress)
+        rows.append({"step": step, "changes": dict(changes), **score_run(run, views[run.backbone], progress)})
     return {"config": {k: v for k, v in config.to_dict().items() if k not in {k for _, c in steps for k in c}},
-            **_trained_on(config, split, rows)}
+            **_trained_on(config, split, len(views[run.backbone]), rows)}

@@ -8,7 +8,7 @@ that is hours per run. Here one stage is tuned, once, and every network then tra
 - The frozen part (stem and blocks 0-10, up to stride 16) runs once per view and once per mirrored
   view; its output (112 x 8 x 8 for a 128-pixel view) and the pooled features it already gives
   (strides 8 and 16) are cached (:func:`frozen_activations`). An epoch then costs only the tuned
-  stage's passes: blocks 11-15, the stride-32 stage, 2.7 M weights.
+  stage's passes: blocks 11-15, the stride-32 stage, 2.3 M weights.
 - BatchNorm keeps ImageNet's statistics (the tuned blocks stay in eval mode; only weights and BN's
   scale and shift learn): batches of small crops would give noisy statistics, and the features of a
   photo computed later by the whole backbone must be the same function as in training.
@@ -85,7 +85,6 @@ class TunedStage(nn.Module):
     def __init__(self, first_block: int, embedding: int):
         super().__init__()
         network = EfficientNetFCN(num_classes=1, pretrained=True)
-        self.first_block = first_block
         self.blocks = nn.ModuleDict({str(i): network.blocks[i] for i in range(first_block, len(network.blocks))})
         self.head = nn.Linear(feature_dim(), embedding)
 
@@ -152,9 +151,9 @@ def frozen_activations(folder: str | os.PathLike, split: str, first_block: int, 
     return result
 
 
-def pair_ids(folder: Path, item_ids: np.ndarray, protocol: str) -> np.ndarray:
-    """The ID that makes two views positives, per item."""
-    by_id = {row["item_id"]: row for row in c2s.load_manifest(folder)}
+def pair_ids(rows: list[dict], item_ids: np.ndarray, protocol: str) -> np.ndarray:
+    """The ID that makes two views positives, per item (``rows``: the set's manifest)."""
+    by_id = {row["item_id"]: row for row in rows}
     return np.array([by_id[str(i)][c2s.PROTOCOLS[protocol]] for i in item_ids])
 
 
@@ -203,8 +202,9 @@ def tune_backbone(config: TuningConfig, out: str | os.PathLike | None = None, pr
     folder = config.folder
     train_data = frozen_activations(folder, "train", config.first_block, config.max_items, progress)
     val_data = frozen_activations(folder, "val", config.first_block, config.max_items, progress)
-    train_ids = pair_ids(folder, train_data["item_ids"], config.protocol)
-    val_ids = pair_ids(folder, val_data["item_ids"], config.protocol)
+    manifest = c2s.load_manifest(folder)
+    train_ids = pair_ids(manifest, train_data["item_ids"], config.protocol)
+    val_ids = pair_ids(manifest, val_data["item_ids"], config.protocol)
     model = TunedStage(config.first_block, config.embedding)
     before = validation_scores(model, val_data, val_ids)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(len(train_ids))),

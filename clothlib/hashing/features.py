@@ -65,11 +65,11 @@ def forward_blocks(blocks, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Te
     return x, pooled
 
 
-def tuned_network(path: str | os.PathLike | None = None) -> EfficientNetFCN:
+def tuned_network() -> EfficientNetFCN:
     """ImageNet's EfficientNet-Lite0 with the blocks a tuning released (``checkpoints/backbone_tuned.pt``)
     put in their place; a missing file is a :class:`~clothlib.harness.MissingCheckpointError` naming
     the command that makes it."""
-    path = Path(path or settings.checkpoint_dir / TUNED_CHECKPOINT)
+    path = settings.checkpoint_dir / TUNED_CHECKPOINT
     try:
         checkpoint = load_release(path, "backbone", TUNE_COMMAND)
     except FileNotFoundError as err:

@@ -54,11 +54,6 @@ def tuned_crf_params(checkpoint: str | os.PathLike) -> CRFParams:
     return CRFParams.from_dict(search["best"])
 
 
-def cpu_time_summary(seconds: list[float]) -> dict:
-    """p50 / p95 / max of per-photo CPU seconds, rounded to milliseconds."""
-    return latency(seconds, "cpu_s")
-
-
 def trade_off(runs: list[dict]) -> list[dict]:
     """The settings no other one beats on both mean IU (higher) and p95 time (lower), fastest first:
     the curve of what each extra millisecond buys."""
@@ -107,7 +102,7 @@ def search_crf(checkpoint: str | os.PathLike, split: str = "val", grid: dict = C
             score.update(photo_id, labels)
             seconds.append(cpu_s)
         summary = score.summary()
-        runs.append({**params.to_dict(), **{k: summary[k] for k in METRICS}, **cpu_time_summary(seconds)})
+        runs.append({**params.to_dict(), **{k: summary[k] for k in METRICS}, **latency(seconds, "cpu_s")})
     best = choose_within(runs, bound_s)
     fcn = baseline.summary()
     return {"checkpoint": Path(checkpoint).name, "split": split, "photos": len(ids), "scale": scale,
