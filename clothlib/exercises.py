@@ -13,6 +13,7 @@ functions the rest of the course uses, so a solution that passes could stand in 
 | 01 | :func:`check_relabel` | ``relabel_mask(mask, label_names)``: the 59 -> 13 table applied to a label mask |
 | 02 | :func:`check_bilinear_kernel` | ``bilinear_kernel(channels, size)``: a transposed convolution's initial weight |
 | 02 | :func:`check_skip_fusion` | ``fuse(deep, skip, up)``: one step of the decoder's skip fusion |
+| 02 | :func:`check_lovasz_gradient` | ``lovasz_gradient(foreground_sorted)``: the Jaccard loss's increments |
 | 03 | :func:`check_mean_field_step` | ``mean_field_step(probs, q, weights)``: one mean-field update |
 | 04 | :func:`check_garment_box` | ``garment_box(mask)``: a garment's box, end-exclusive |
 | 04 | :func:`check_consumer_crop` | ``consumer_crop(photo, box, margin)``: the square consumer crop |
@@ -311,6 +312,58 @@ def _without_grad(student: Callable, args: tuple):
 
     with torch.no_grad():
         return student(*copy.deepcopy(args))
+
+
+def check_lovasz_gradient(lovasz_gradient: Callable) -> Outcome:
+    """Notebook 02. ``lovasz_gradient(foreground_sorted)`` takes one class's 0/1 labels of the pixels
+    sorted by decreasing error and returns the Jaccard loss's increments (Berman et al. 2018, Alg. 1):
+    with ``P`` foreground pixels, counting the first ``i + 1`` pixels as errors gives
+    ``J_i = 1 - (P - cumsum(g)_i) / (P + cumsum(1 - g)_i)``, and entry ``i`` is ``J_i - J_(i-1)``
+    (``J_(-1) = 0``). Their dot product with the sorted errors is the Lovász-softmax loss of the class."""
+    import torch
+
+    from .parsing.losses import lovasz_gradient as _lovasz_gradient  # the parameter is named lovasz_gradient
+
+    rng = np.random.default_rng(5)
+    vectors = [("5 pixels, foreground [0, 1, 1, 0, 1]", [0, 1, 1, 0, 1]),
+               ("5 pixels, foreground [1, 0, 1, 1, 0]", [1, 0, 1, 1, 0]),
+               ("every pixel foreground, [1, 1, 1]", [1, 1, 1]), ("one pixel, [1]", [1]),
+               ("200 pixels, a third of them foreground", (rng.random(200) < 1 / 3).astype(int).tolist())]
+    cases = []
+    for name, vector in vectors:
+        foreground = torch.tensor(vector, dtype=torch.float32)
+        cases.append(Case(name, (foreground,), _lovasz_gradient(foreground).numpy(), data={"g": np.array(vector)}))
+
+    def judge(case: Case, result) -> str | None:
+        got, expected = _array(result).astype(float), case.expected.astype(float)
+        g = case.data["g"]
+        total = g.sum()
+        jaccard = 1 - (total - np.cumsum(g)) / (total + np.cumsum(1 - g))
+        if got.shape == (len(g) - 1,):
+            return ("one increment per pixel: entry 0 is J_0 itself (J of no error is 0), so keep it: "
+                    "cat([J[:1], J[1:] - J[:-1]])")
+        hint = _shape_hint(got, expected, "one increment per pixel, a vector as long as foreground_sorted")
+        if hint:
+            return hint
+        if _close(got, expected):
+            return None
+        if _close(got, jaccard):
+            return ("return the increments J_i - J_(i-1), not the Jaccard losses J_i themselves: the loss is their "
+                    "dot product with the sorted errors")
+        if _close(got, -expected):
+            return ("the sign is flipped: J is the Jaccard *loss*, 1 - intersection / union, so its increments are "
+                    "those of the IoU negated")
+        if _close(got[1:], expected[1:]):
+            return (f"entry 0 = {got[0]:.4f}, expected {expected[0]:.4f}: it is J_0 itself, the loss with only the "
+                    "first pixel in error (J_(-1) = 0)")
+        if not np.isclose(got.sum(), 1, atol=1e-5):
+            return (f"your increments sum to {got.sum():.4f}, not 1: they telescope to J with every pixel in error "
+                    "(no intersection left); count pixel i itself in J_i (an inclusive cumsum)")
+        (index,) = _first_difference(got, expected)
+        return (f"entry {index} = {got[index]:.4f}, expected {expected[index]:.4f}: with P foreground pixels, "
+                "intersection_i = P - cumsum(g)_i and union_i = P + cumsum(1 - g)_i")
+
+    return _run("check_lovasz_gradient", lovasz_gradient, cases, judge)
 
 
 # --- 03: the dense CRF ---------------------------------------------------------------------------------

@@ -143,10 +143,12 @@ def crf_choice(search: Mapping) -> str:
 
 def lr_sweep(sweep: Mapping, model: str) -> str:
     """One model's learning-rate sweep (``lr_sweep.json``): each Caffe rate, the rate it becomes on a
-    mean loss, our validation metrics (or "diverged"), and the paper's test metrics at that rate."""
+    mean loss, our validation metrics (or "diverged"; a run that learnt only the background prior is
+    labelled so), and the paper's test metrics at that rate."""
     rows = []
     for run in (r for r in sweep["runs"] if r["model"] == model):
-        ours = "diverged" if run["diverged"] else " / ".join(f"{run['val_' + m]:.1f}" for m in paper.METRICS)
+        ours = "diverged" if run["diverged"] else " / ".join(f"{run['val_' + m]:.1f}" for m in paper.METRICS) + (
+            " (background everywhere)" if run.get("background_only") else "")
         theirs = " / ".join(f"{v:.1f}" for v in paper.PARSING_LR_TABLES[model][run["caffe_lr"]])
         rows.append([f"Caffe {run['caffe_lr']:.0e}", f"{run['lr']:.4g}", ours, theirs])
     return markdown([f"**{model}**", "ours: rate on mean loss", "ours: overall / mean acc / mean IU (val, %)",
@@ -344,6 +346,30 @@ def test_time_augmentation(result: Mapping) -> str:
                      "mean acc", "mean IU", f"time per photo p50 / p95 ({result['threads']} threads)"], rows)
 
 
+def parsing_levers(shipped: Mapping, fine_tuned: Mapping[str, tuple[Mapping, Sequence[Mapping]]],
+                   classes: int = 3) -> str:
+    """The shipped parser beside fine-tuned variants of it, on one split (``shipped``: its metrics file;
+    ``fine_tuned``: row label -> (metrics file, training curve)): the three metrics, the change of mean IU,
+    the IoU of the ``classes`` classes the shipped parser finds hardest, and the extra training time."""
+    for metrics, _ in fine_tuned.values():
+        if (metrics["split"], metrics["photos"], metrics["eval_height"]) != \
+                (shipped["split"], shipped["photos"], shipped["eval_height"]):
+            raise ValueError(f"{metrics['checkpoint']} was scored on {metrics['photos']} {metrics['split']} photos at "
+                             f"{metrics['eval_height']} px, {shipped['checkpoint']} on {shipped['photos']} "
+                             f"{shipped['split']} photos at {shipped['eval_height']} px: not comparable")
+    hardest = sorted(shipped["per_class_iou"], key=shipped["per_class_iou"].get)[:classes]
+    rows = []
+    for label, metrics, curve in [(f"{shipped['checkpoint']} (shipped)", shipped, None),
+                                  *((label, m, c) for label, (m, c) in fine_tuned.items())]:
+        rows.append([label, *(f"{metrics[key]:.2f}" for key in ("overall_acc", "mean_acc", "mean_iu")),
+                     "" if curve is None else f"{metrics['mean_iu'] - shipped['mean_iu']:+.2f}",
+                     *(f"{metrics['per_class_iou'][name]:.1f}" for name in hardest),
+                     "" if curve is None else f"+{sum(e['seconds'] for e in curve) / 60:.0f} min"])
+    return markdown([f"{shipped['split']}, {shipped['photos']} photos, {shipped['eval_height']} px", "overall acc",
+                     "mean acc", "mean IU", "change", *(f"IoU {name}" for name in hardest), "training (2 cores)"],
+                    rows)
+
+
 def end_to_end(results: Mapping[str, Mapping], ground_truth: Mapping | None = None) -> str:
     """Top-k of queries cut from the parsed photo (name -> ``evaluate_end_to_end``'s result, e.g. ``fcn``
     and ``fcn_crf``) beside the same network's queries cut by the ground-truth box (its instance scores)."""
@@ -506,6 +532,20 @@ def shipped_test_time_augmentation(folder: str | Path | None = None, stem: str =
     """:func:`test_time_augmentation` of the comparison saved beside the shipped ``stem`` checkpoint."""
     return test_time_augmentation(load_json(_folder(folder) / f"{stem}.val.tta.json",
                                             f"python -m clothlib.parsing tta --checkpoint checkpoints/{stem}.pt"))
+
+
+LEVERS = {"effnet_fcn_cross_entropy": "+ 4 epochs, cross-entropy (control)",
+          "effnet_fcn_lovasz_softmax": "+ 4 epochs, Lovász-softmax"}  # checkpoints/levers/, by parsing_levers.sh
+
+
+def shipped_parsing_levers(folder: str | Path | None = None) -> str:
+    """:func:`parsing_levers` of the fine-tuning runs ``checkpoints/parsing_levers.sh`` wrote."""
+    folder = _folder(folder)
+    command = "bash checkpoints/parsing_levers.sh"
+    return parsing_levers(load_json(folder / "effnet_fcn.val.metrics.json", command),
+                          {label: (load_json(folder / "levers" / f"{stem}.val.metrics.json", command),
+                                   load_json(folder / "levers" / f"{stem}.curve.json", command))
+                           for stem, label in LEVERS.items()})
 
 
 def shipped_retrieval_results(folder: str | Path | None = None, speed: Mapping | None = None) -> str:

@@ -30,6 +30,14 @@ def fuse(deep, skip, up):
     return up(deep)[..., :skip.shape[-2], :skip.shape[-1]] + skip
 
 
+def lovasz_gradient(foreground_sorted, inclusive=True, difference=True):
+    total = foreground_sorted.sum()
+    seen = foreground_sorted.cumsum(0) - (0 if inclusive else foreground_sorted)
+    missed = (1 - foreground_sorted).cumsum(0) - (0 if inclusive else 1 - foreground_sorted)
+    jaccard = 1 - (total - seen) / (total + missed)
+    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]]) if difference else jaccard
+
+
 def mean_field_step(probs, q, weights):
     logits = np.log(np.clip(probs, 1e-8, None)) + q @ weights
     exp = np.exp(logits - logits.max(axis=0))
@@ -100,7 +108,8 @@ def topk_accuracy(ranking, relevant, k):
 
 
 RIGHT = [(exercises.check_relabel, relabel_mask), (exercises.check_bilinear_kernel, bilinear_kernel),
-         (exercises.check_skip_fusion, fuse), (exercises.check_mean_field_step, mean_field_step),
+         (exercises.check_skip_fusion, fuse), (exercises.check_lovasz_gradient, lovasz_gradient),
+         (exercises.check_mean_field_step, mean_field_step),
          (exercises.check_garment_box, garment_box), (exercises.check_consumer_crop, consumer_crop),
          (exercises.check_dsh_pair_terms, pair_terms), (exercises.check_dsh_loss, dsh),
          (exercises.check_hamming_distances, hamming), (exercises.check_top_k, top_k),
@@ -147,6 +156,12 @@ WRONG = [
      "add the skip scores"),
     (exercises.check_skip_fusion, lambda deep, skip, up: up(deep)[..., -skip.shape[-2]:, -skip.shape[-1]:] + skip,
      "at the bottom and right"),
+    (exercises.check_lovasz_gradient, lambda g: lovasz_gradient(g, difference=False), "not the Jaccard losses"),
+    (exercises.check_lovasz_gradient, lambda g: -lovasz_gradient(g), "the sign is flipped"),
+    (exercises.check_lovasz_gradient, lambda g: lovasz_gradient(g)[1:], "one increment per pixel"),
+    (exercises.check_lovasz_gradient, lambda g: lovasz_gradient(g, inclusive=False), "an inclusive cumsum"),
+    (exercises.check_lovasz_gradient, lambda g: torch.cat([torch.zeros(1), lovasz_gradient(g)[1:]]),
+     "it is J_0 itself"),
     # 03: mean field
     (exercises.check_mean_field_step, lambda p, q, w: _softmax(np.log(np.clip(p, 1e-8, None)) - q @ w),
      "rewards agreement"),

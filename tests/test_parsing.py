@@ -91,6 +91,25 @@ def test_train_writes_a_self_describing_checkpoint_and_curve(tmp_path, ccp_root)
     assert len(curve) == 1 and 0 <= curve[0]["val_mean_iu"] <= 100 and curve[0]["loss"] > 0
 
 
+def test_fine_tuning_starts_from_the_released_weights_and_can_train_with_the_lovasz_loss(tmp_path, ccp_root):
+    start = train(_tiny_config(epochs=1), tmp_path / "start.pt", progress=False)
+    still = train(_tiny_config(epochs=1, lr=0.0, init=str(start)), tmp_path / "still.pt", progress=False)
+    started, _, _ = load_checkpoint(start)
+    unchanged, config, _ = load_checkpoint(still)
+    convs = [k for k, v in started.state_dict().items() if k.endswith("weight") and v.dim() == 4]
+    assert convs and all(torch.equal(started.state_dict()[k], unchanged.state_dict()[k]) for k in convs), \
+        "at rate 0 a fine-tuned network keeps the weights it started from"
+    assert config.init == str(start)
+    fresh, _, _ = load_checkpoint(train(_tiny_config(epochs=1, lr=0.0), tmp_path / "fresh.pt", progress=False))
+    assert not all(torch.equal(started.state_dict()[k], fresh.state_dict()[k]) for k in convs)
+    tuned = train(_tiny_config(epochs=1, init=str(start), loss="lovasz_softmax"), tmp_path / "lovasz.pt",
+                  progress=False)
+    curve = json.loads(tuned.with_suffix(".curve.json").read_text())
+    assert 0 < curve[0]["loss"] <= 1, "the Lovasz-softmax loss is a mean of Jaccard losses"
+    with pytest.raises(ValueError, match="same model"):
+        train(_tiny_config(model="net1", epochs=1, init=str(start)), tmp_path / "other.pt", progress=False)
+
+
 def test_missing_checkpoint_says_how_to_train(tmp_path):
     with pytest.raises(MissingCheckpointError, match="clothlib.parsing train"):
         load_checkpoint(tmp_path / "nope.pt")
@@ -153,6 +172,18 @@ def test_a_sweep_file_from_the_per_batch_translation_is_not_reused():
     assert finished_runs(fresh, base) == [row]
     old = {"config": fresh["config"], "pixels_per_batch": 100, "runs": [{**row, "lr": 1e-4}]}
     assert finished_runs(old, base) == [], "rows translated per batch would be skipped instead of re-run"
+
+
+def test_a_sweep_file_written_before_a_config_field_existed_is_still_reused():
+    from clothlib.parsing.sweep import finished_runs, merge_run
+
+    base = ParsingConfig(batch_size=2, crop=(10, 5))
+    row = {"model": "net1", "caffe_lr": 1e-6, "lr": 5e-5}
+    older = json.loads(json.dumps(merge_run(None, base, row)))
+    for field in ("loss", "init"):  # fields added after the shipped sweep ran, at their defaults
+        del older["config"][field]
+    assert finished_runs(older, base) == [row]
+    assert finished_runs(older, dataclasses.replace(base, loss="lovasz_softmax")) == []
 
 
 def test_a_run_that_predicts_one_class_everywhere_is_labelled_as_such():

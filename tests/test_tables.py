@@ -163,10 +163,13 @@ def test_lr_sweep_sets_each_rate_beside_the_papers_and_marks_divergence():
     sweep = {"runs": [{"model": "net1", "caffe_lr": 1e-5, "lr": 3.6, "diverged": True},
                       {"model": "net1", "caffe_lr": 1e-6, "lr": 0.36, "diverged": False, "val_overall_acc": 80.0,
                        "val_mean_acc": 20.0, "val_mean_iu": 15.0},
+                      {"model": "net1", "caffe_lr": 1e-9, "lr": 4.5e-5, "diverged": False, "background_only": True,
+                       "val_overall_acc": 77.0, "val_mean_acc": 7.7, "val_mean_iu": 5.9},
                       {"model": "net2", "caffe_lr": 1e-6, "lr": 0.36, "diverged": True}]}
     lines = tables.lr_sweep(sweep, "net1").splitlines()
     assert lines[2:] == ["| Caffe 1e-05 | 3.6 | diverged | 80.0 / 14.0 / 9.5 |",
-                         "| Caffe 1e-06 | 0.36 | 80.0 / 20.0 / 15.0 | 93.2 / 59.7 / 50.0 |"]
+                         "| Caffe 1e-06 | 0.36 | 80.0 / 20.0 / 15.0 | 93.2 / 59.7 / 50.0 |",
+                         "| Caffe 1e-09 | 4.5e-05 | 77.0 / 7.7 / 5.9 (background everywhere) | 87.0 / 40.6 / 33.3 |"]
 
 
 def test_crf_search_shows_the_fcn_then_the_best_and_worst_settings():
@@ -264,3 +267,19 @@ def test_hashing_goals_compare_each_reached_number_with_its_target():
     assert verdicts["float features top-20"] == "yes" and verdicts["category top-1"] == "no"
     assert verdicts["end to end (queries cut by the parser + CRF) top-20"] == "yes"
     assert "2.50 h" in table and verdicts["largest shipped hashing checkpoint"] == "no"  # 21 MB > 20
+
+
+def _val_metrics(checkpoint: str, mean_iu: float, belt: float, photos: int = 100) -> dict:
+    return {"checkpoint": checkpoint, "split": "val", "photos": photos, "eval_height": 640, "overall_acc": 91.0,
+            "mean_acc": 62.0, "mean_iu": mean_iu, "per_class_iou": {"null": 97.0, "belt": belt, "bag": 50.0}}
+
+
+def test_parsing_levers_set_each_fine_tune_beside_the_shipped_parser_and_refuse_other_splits():
+    shipped = _val_metrics("effnet_fcn.pt", 50.0, 10.0)
+    curve = [{"seconds": 90.0}, {"seconds": 90.0}]
+    table = tables.parsing_levers(shipped, {"+ lovasz": (_val_metrics("lovasz.pt", 51.25, 14.0), curve)}, classes=2)
+    assert "| val, 100 photos, 640 px | overall acc | mean acc | mean IU | change | IoU belt | IoU bag |" in table
+    assert "| effnet_fcn.pt (shipped) | 91.00 | 62.00 | 50.00 |  | 10.0 | 50.0 |  |" in table
+    assert "| + lovasz | 91.00 | 62.00 | 51.25 | +1.25 | 14.0 | 50.0 | +3 min |" in table
+    with pytest.raises(ValueError, match="not comparable"):
+        tables.parsing_levers(shipped, {"+ lovasz": (_val_metrics("lovasz.pt", 51.0, 14.0, photos=8), curve)})

@@ -79,6 +79,7 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
         "ablation": (readme, lambda: tables.shipped_ablation(checkpoints)),
         "hashing-goals": (readme, lambda: tables.shipped_hashing_goals(checkpoints)),
         "test-time-augmentation": (readme, lambda: tables.shipped_test_time_augmentation(checkpoints)),
+        "parsing-levers": (readme, lambda: tables.shipped_parsing_levers(checkpoints)),
         "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints, search_speed())),
         "hashing-training": (checkpoints_readme, lambda: tables.shipped_hashing_training(checkpoints)),
         "reproduce": (readme, lambda: tables.shipped_reproduce(budget(), checkpoints)),

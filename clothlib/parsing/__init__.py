@@ -1,9 +1,10 @@
 """Clothing parsing: FCN models (net1, net2, effnet_fcn), training, evaluation, prediction, dense CRF.
 
-Modules, lowest first: ``config`` (ParsingConfig), ``models``, ``inference`` (a model's
-probabilities and scores), ``training`` (train, release), ``checkpoints`` (load, load_or_train),
-``evaluation`` (a checkpoint's metrics and inference height), ``crf`` and ``crf_search``,
-``predict`` (class maps of a split), ``sweep`` (paper Tables 1-2); ``__main__`` saves results.
+Modules, lowest first: ``config`` (ParsingConfig), ``models``, ``losses`` (pixel losses),
+``inference`` (a model's probabilities and scores), ``training`` (train, release, fine-tuning),
+``checkpoints`` (load, load_or_train), ``evaluation`` (a checkpoint's metrics and inference height),
+``crf`` and ``crf_search``, ``predict`` (class maps of a split), ``sweep`` (paper Tables 1-2);
+``__main__`` saves results.
 """
 from .checkpoints import load_checkpoint, load_or_train
 from .config import EVAL_HEIGHTS, ParsingConfig

@@ -3,6 +3,8 @@ it that saves results (through :mod:`clothlib.results`). The library functions i
 and return; this decides what to keep and where.
 
     python -m clothlib.parsing train --model effnet_fcn --epochs 24 --out checkpoints/effnet_fcn.pt
+    python -m clothlib.parsing train --model effnet_fcn --init checkpoints/effnet_fcn.pt --loss lovasz_softmax \
+        --epochs 4 --lr 0.002 --eval-height 640 --out checkpoints/levers/effnet_fcn_lovasz.pt   # fine-tune
     python -m clothlib.parsing tune-height --checkpoint checkpoints/effnet_fcn.pt   # inference height, on val
     python -m clothlib.parsing evaluate --checkpoint checkpoints/effnet_fcn.pt --split test
     python -m clothlib.parsing tta --checkpoint checkpoints/effnet_fcn.pt             # test-time augmentation, on val
@@ -37,6 +39,7 @@ from .checkpoints import load_checkpoint
 from .config import EVAL_HEIGHTS, ParsingConfig
 from .crf_search import TIME_BOUND_S, crf_file, evaluate_crf, search_crf
 from .evaluation import compare_augmentations, evaluate_checkpoint, tune_eval_height
+from .losses import PIXEL_LOSSES
 from .models import MODELS
 from .predict import predict_split
 from .sweep import CAFFE_RATES, finished_runs, lr_sweep, merge_run
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     subset = settings.pick(settings.fast_photos, None)
     train_cmd = commands.add_parser("train", help="train a parsing network (resumes if interrupted)")
-    add_config_flags(train_cmd, ParsingConfig, {"model": MODELS})
+    add_config_flags(train_cmd, ParsingConfig, {"model": MODELS, "loss": tuple(PIXEL_LOSSES)})
     train_cmd.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/net1.pt")
     eval_cmd = commands.add_parser("evaluate", help="metrics on a split, saved beside the checkpoint")
     eval_cmd.add_argument("--checkpoint", required=True)

@@ -35,3 +35,5 @@ class ParsingConfig(RunConfig):
     train_split: str = "train"
     val_split: str = "val"
     max_photos: int | None = None  # cap on photos per split (fast mode, sweeps)
+    loss: str = "cross_entropy"  # a name in clothlib.parsing.losses.PIXEL_LOSSES
+    init: str | None = None      # a released parsing checkpoint of this model to start from (fine-tuning)

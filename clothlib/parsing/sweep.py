@@ -56,7 +56,8 @@ def finished_runs(sweep: dict | None, base: ParsingConfig) -> list[dict]:
     """The rows of a sweep file's contents that come from the same base configuration and the same
     translation of Caffe rates (none if either differs or there is no file yet)."""
     sweep = sweep or {}
-    same = (sweep.get("config") == json.loads(json.dumps(base.to_dict()))  # JSON has lists for tuples
+    # compared as configs, not dicts: a file written before a field was added holds that field's default
+    same = ("config" in sweep and ParsingConfig.from_dict(sweep["config"]) == base
             and sweep.get("translation") == TRANSLATION)
     return sweep.get("runs", []) if same else []
 

@@ -1,7 +1,8 @@
 """Training a parsing network, and releasing a checkpoint (the files a run writes).
 
-:func:`train` builds the run (model, augmented loader, SGD with momentum, pixel-wise cross-entropy,
-validation on the validation split after every epoch) and hands it to
+:func:`train` builds the run (model, augmented loader, SGD with momentum, the pixel loss the config
+names, validation on the validation split after every epoch; with ``init``, the model starts from a
+released checkpoint's weights: fine-tuning) and hands it to
 :func:`clothlib.harness.train_run`, which resumes from ``<out>.state.pt`` and releases the
 checkpoint: fp16 weights, the config, the class table, the splits used and the validation curve,
 so nothing else is needed to use it. :func:`release` writes the same checkpoint again from a
@@ -13,7 +14,6 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .. import engine, harness
 from ..data.classes import CLASSES, IGNORE_INDEX, ccp_to_class
@@ -21,6 +21,7 @@ from ..data.dataset import CCPParsing, train_transform
 from ..data.splits import load_split
 from .config import ParsingConfig
 from .inference import SUMMARY_METRICS, evaluate
+from .losses import pixel_loss
 from .models import make_model
 
 KIND = "parsing"  # the checkpoint kind a loader checks
@@ -32,20 +33,40 @@ def _release_fields(config: ParsingConfig) -> dict:
             "splits": {"train": config.train_split, "val": config.val_split}}
 
 
-def _cross_entropy_step(model, batch):
-    images, masks = batch
-    scores = model(images)
-    loss = F.cross_entropy(scores, masks, ignore_index=IGNORE_INDEX)
-    valid = masks != IGNORE_INDEX
-    pixel_acc = (scores.argmax(1)[valid] == masks[valid]).float().mean().item()
-    return loss, {"train_pixel_acc": pixel_acc}
+def _pixel_step(loss_name: str):
+    """The training step for the loss ``loss_name``: the loss to minimise, and the pixel accuracy."""
+    loss_fn = pixel_loss(loss_name)
+
+    def step(model, batch):
+        images, masks = batch
+        scores = model(images)
+        loss = loss_fn(scores, masks, IGNORE_INDEX)
+        valid = masks != IGNORE_INDEX
+        pixel_acc = (scores.argmax(1)[valid] == masks[valid]).float().mean().item()
+        return loss, {"train_pixel_acc": pixel_acc}
+
+    return step
+
+
+def _initial_model(config: ParsingConfig) -> torch.nn.Module:
+    """``config``'s network: freshly initialised (ImageNet encoder for effnet_fcn), or with the weights
+    of the released checkpoint ``config.init``, which must be the same architecture."""
+    if config.init is None:
+        return make_model(config)
+    model, started, _ = harness.load_run(config.init, KIND, ParsingConfig,
+                                         lambda run, _: make_model(run, pretrained=False),
+                                         "a released parsing checkpoint (--init)")
+    if (started.model, started.width) != (config.model, config.width):
+        raise ValueError(f"--init {config.init} holds {started.model} (width {started.width}); this run trains "
+                         f"{config.model} (width {config.width}): pass a checkpoint of the same model")
+    return model
 
 
 def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) -> Path:
     """Train ``config`` (resuming from ``<out>.state.pt``), release it to ``out`` and write its curve
     as ``<out stem>.curve.json``; returns ``out``."""
     torch.manual_seed(config.seed)  # the initial weights of net1 / net2 and the decoder
-    model = make_model(config)
+    model = _initial_model(config)
     dataset = CCPParsing(ids=load_split(config.train_split, max_photos=config.max_photos),
                          transform=train_transform(config.crop, config.scale, config.base_height))
     # Workers are re-forked every epoch (not persistent), so their augmentation seeds come from the
@@ -61,7 +82,7 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
         return {f"val_{key}": summary[key] for key in SUMMARY_METRICS}
 
     return harness.train_run(config, out, kind=KIND, model=model, loader=loader, optimizer=optimizer,
-                             step=_cross_entropy_step, validate=validate, desc=config.model,
+                             step=_pixel_step(config.loss), validate=validate, desc=config.model,
                              **_release_fields(config))
 
 
