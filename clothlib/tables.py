@@ -127,11 +127,16 @@ def crf_search(search: Mapping, best: int = 5, worst: int = 2) -> str:
             f"(best {min(best, len(shown))}, worst {len(shown) - min(best, len(shown))}):\n\n{table}")
 
 
+def _crf_run(search: Mapping, params: Mapping) -> Mapping:
+    """The run of a timed CRF search (``<model>.crf.json``) with these kernel parameters."""
+    return next(r for r in search["runs"] if all(r[k] == v for k, v in params.items()))
+
+
 def crf_choice(search: Mapping) -> str:
     """One sentence from a timed CRF search (``<model>.crf.json``): the setting chosen within the time
     bound, its validation mean IU and CPU time per photo, and the best setting without the bound."""
     def setting(params: Mapping) -> str:
-        run = next(r for r in search["runs"] if all(r[k] == v for k, v in params.items()))
+        run = _crf_run(search, params)
         return (f"bilateral sxy {run['bilateral_sxy']:g}, srgb {run['bilateral_srgb']:g}, weight "
                 f"{run['bilateral_weight']:g}: {search['split']} mean IU {run['mean_iu']:.2f}, CPU seconds per photo "
                 f"p50 {run['cpu_s_p50']:.3f} / p95 {run['cpu_s_p95']:.3f} / max {run['cpu_s_max']:.3f}")
@@ -620,6 +625,38 @@ def hashing_goals(retrieval: Mapping, metrics: Mapping, end_to_end: Mapping, run
     ]
     return markdown([f"goal ({retrieval['model']}, {retrieval['bits']} bits, {retrieval['queries']} test queries)",
                      "target", "reached", "met"], rows)
+
+
+def parsing_goals(plain: Mapping, refined: Mapping, crf_search: Mapping, tta: Mapping) -> str:
+    """Issue 14's goals for the shipped parser beside what it reached: its test metrics (``plain``: the
+    ``.test.metrics.json``; ``refined``: the CRF's, ``.test.crf.metrics.json``), the CRF's time at the
+    chosen kernel (``.crf.json``) and the network's time per photo (``.val.tta.json``, no augmentation)."""
+    crf = refined["crf"]
+    network = tta["rows"]["none"]
+    crf_p95 = _crf_run(crf_search, crf_search["best"])["cpu_s_p95"]
+    rows = [[goal, target, reached, "yes" if met else "no"] for goal, target, reached, met in [
+        ("overall accuracy", ">= 93.2 %", f"{plain['overall_acc']:.2f} %", plain["overall_acc"] >= 93.2),
+        ("mean IU", ">= 53 %", f"{plain['mean_iu']:.2f} %", plain["mean_iu"] >= 53),
+        ("mean IU with the dense CRF", ">= 55 %", f"{crf['mean_iu']:.2f} %", crf["mean_iu"] >= 55),
+        (f"network time per photo, p95 over {tta['photos']} {tta['split']} photos ({tta['threads']} threads)",
+         "<= 0.5 s", f"{network['wall_s_p95']:.2f} s", network["wall_s_p95"] <= 0.5),
+        (f"CRF time per photo, p95 over {crf_search['photos']} {crf_search['split']} photos (1 core)",
+         f"<= {crf_search['time_bound_s']:g} s", f"{crf_p95:.3f} s", crf_p95 <= crf_search["time_bound_s"])]]
+    return markdown([f"goal ({plain['checkpoint']}, {plain['photos']} {plain['split']} photos)", "target", "reached",
+                     "met"], rows)
+
+
+def shipped_parsing_goals(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:
+    """:func:`parsing_goals` of the shipped ``stem`` checkpoint's files."""
+    folder = _folder(folder)
+
+    def made_by(suffix: str, command: str) -> Mapping:
+        return load_json(folder / f"{stem}.{suffix}",
+                         f"python -m clothlib.parsing {command} --checkpoint checkpoints/{stem}.pt")
+
+    return parsing_goals(made_by("test.metrics.json", "evaluate --split test"),
+                         made_by("test.crf.metrics.json", "crf-eval --split test"),
+                         made_by("crf.json", "crf-search"), made_by("val.tta.json", "tta"))
 
 
 def shipped_hashing_goals(folder: str | Path | None = None) -> str:

@@ -269,6 +269,24 @@ def test_hashing_goals_compare_each_reached_number_with_its_target():
     assert "2.50 h" in table and verdicts["largest shipped hashing checkpoint"] == "no"  # 21 MB > 20
 
 
+def test_parsing_goals_compare_each_reached_number_with_its_target():
+    plain = {"checkpoint": "effnet_fcn.pt", "split": "test", "photos": 201, "overall_acc": 93.2, "mean_iu": 52.99}
+    refined = {"crf": {"mean_iu": 55.0}}
+    chosen = {"bilateral_sxy": 40.0, "bilateral_srgb": 10.0}
+    search = {"split": "val", "photos": 100, "time_bound_s": 0.3, "best": chosen,
+              "runs": [{"bilateral_sxy": 80.0, "bilateral_srgb": 3.0, "cpu_s_p95": 0.2},  # not the chosen one
+                       {**chosen, "cpu_s_p95": 0.31}]}
+    tta = {"split": "val", "photos": 100, "threads": 2, "rows": {"none": {"wall_s_p95": 0.5}}}
+    table = tables.parsing_goals(plain, refined, search, tta)
+    verdicts = {line.split(" | ")[0].lstrip("| "): line.rsplit(" | ", 1)[1].rstrip(" |")
+                for line in table.splitlines()[2:]}
+    assert verdicts["overall accuracy"] == "yes" and verdicts["mean IU"] == "no"         # 93.2 >= 93.2; 52.99 < 53
+    assert verdicts["mean IU with the dense CRF"] == "yes"
+    assert verdicts["network time per photo, p95 over 100 val photos (2 threads)"] == "yes"  # 0.5 <= 0.5
+    assert verdicts["CRF time per photo, p95 over 100 val photos (1 core)"] == "no"          # the chosen run: 0.31
+    assert "0.310 s" in table and table.startswith("| goal (effnet_fcn.pt, 201 test photos) |")
+
+
 def _val_metrics(checkpoint: str, mean_iu: float, belt: float, photos: int = 100) -> dict:
     return {"checkpoint": checkpoint, "split": "val", "photos": photos, "eval_height": 640, "overall_acc": 91.0,
             "mean_acc": 62.0, "mean_iu": mean_iu, "per_class_iou": {"null": 97.0, "belt": belt, "bag": 50.0}}

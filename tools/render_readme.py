@@ -77,6 +77,7 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
         "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
         "quantisers": (readme, lambda: tables.shipped_quantisers(checkpoints)),
         "ablation": (readme, lambda: tables.shipped_ablation(checkpoints)),
+        "parsing-goals": (readme, lambda: tables.shipped_parsing_goals(checkpoints)),
         "hashing-goals": (readme, lambda: tables.shipped_hashing_goals(checkpoints)),
         "test-time-augmentation": (readme, lambda: tables.shipped_test_time_augmentation(checkpoints)),
         "parsing-levers": (readme, lambda: tables.shipped_parsing_levers(checkpoints)),
