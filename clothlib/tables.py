@@ -591,6 +591,11 @@ def shipped_parsing_training(folder: str | Path | None = None) -> str:
     return parsing_training(_trained(_folder(folder), PARSING_MODELS, PARSING_SCRIPT))
 
 
+def _goal_row(goal: str, target: str, reached: str, met: bool) -> list[str]:
+    """One row of an issue's goals table: what, the target, what was reached, and whether it was met."""
+    return [goal, target, reached, "yes" if met else "no"]
+
+
 def hashing_goals(retrieval: Mapping, metrics: Mapping, end_to_end: Mapping, runs: Mapping[str, tuple],
                   tuning_seconds: float) -> str:
     """Issue 15's goals beside what the shipped catt3_net (48 bits) reached on the test split (its
@@ -603,26 +608,22 @@ def hashing_goals(retrieval: Mapping, metrics: Mapping, end_to_end: Mapping, run
     hours = (sum(sum(epoch["seconds"] for epoch in curve) for curve, _ in runs.values()) + tuning_seconds) / 3600
     largest = max(size for _, size in runs.values()) / 2**20
 
-    def row(goal: str, target: str, reached: str, met: bool) -> list[str]:
-        return [goal, target, reached, "yes" if met else "no"]
-
-    rows = [
-        row("Hamming top-20", ">= 65 %", f"{hamming['top20']:.1f} %", hamming["top20"] >= 65),
-        row("Hamming top-20 / float top-20", ">= 85 %", f"{100 * hamming['top20'] / floats['top20']:.1f} %",
-            hamming["top20"] >= 0.85 * floats["top20"]),
-        row(f"two-stage (float re-rank of the Hamming top {stage['shortlist']}) top-20 / float top-20", ">= 98 %",
-            f"{100 * reranked['top20'] / floats['top20']:.1f} %", reranked["top20"] >= 0.98 * floats["top20"]),
-        row("two-stage top-1 below float top-1", "<= 2 points", f"{floats['top1'] - reranked['top1']:.1f} points",
-            floats["top1"] - reranked["top1"] <= 2),
-        row("float features top-20", ">= 80 %", f"{floats['top20']:.1f} %", floats["top20"] >= 80),
-        row("category top-1", ">= 85 %", f"{metrics['category_acc']:.1f} % "
-            f"(top-3 {metrics['category_top3_acc']:.1f} %)", metrics["category_acc"] >= 85),
-        row("end to end (queries cut by the parser + CRF) top-20", ">= 55 %", f"{parsed['top20']:.1f} %",
-            parsed["top20"] >= 55),
-        row(f"training of all {len(runs)} shipped networks and the backbone's tuning", "<= 3 CPU hours",
-            f"{hours:.2f} h", hours <= 3),
-        row("largest shipped hashing checkpoint", "<= 20 MB", f"{largest:.1f} MB", largest <= 20),
-    ]
+    rows = [_goal_row(*goal) for goal in [
+        ("Hamming top-20", ">= 65 %", f"{hamming['top20']:.1f} %", hamming["top20"] >= 65),
+        ("Hamming top-20 / float top-20", ">= 85 %", f"{100 * hamming['top20'] / floats['top20']:.1f} %",
+         hamming["top20"] >= 0.85 * floats["top20"]),
+        (f"two-stage (float re-rank of the Hamming top {stage['shortlist']}) top-20 / float top-20", ">= 98 %",
+         f"{100 * reranked['top20'] / floats['top20']:.1f} %", reranked["top20"] >= 0.98 * floats["top20"]),
+        ("two-stage top-1 below float top-1", "<= 2 points", f"{floats['top1'] - reranked['top1']:.1f} points",
+         floats["top1"] - reranked["top1"] <= 2),
+        ("float features top-20", ">= 80 %", f"{floats['top20']:.1f} %", floats["top20"] >= 80),
+        ("category top-1", ">= 85 %", f"{metrics['category_acc']:.1f} % "
+         f"(top-3 {metrics['category_top3_acc']:.1f} %)", metrics["category_acc"] >= 85),
+        ("end to end (queries cut by the parser + CRF) top-20", ">= 55 %", f"{parsed['top20']:.1f} %",
+         parsed["top20"] >= 55),
+        (f"training of all {len(runs)} shipped networks and the backbone's tuning", "<= 3 CPU hours",
+         f"{hours:.2f} h", hours <= 3),
+        ("largest shipped hashing checkpoint", "<= 20 MB", f"{largest:.1f} MB", largest <= 20)]]
     return markdown([f"goal ({retrieval['model']}, {retrieval['bits']} bits, {retrieval['queries']} test queries)",
                      "target", "reached", "met"], rows)
 
@@ -634,7 +635,7 @@ def parsing_goals(plain: Mapping, refined: Mapping, crf_search: Mapping, tta: Ma
     crf = refined["crf"]
     network = tta["rows"]["none"]
     crf_p95 = _crf_run(crf_search, crf_search["best"])["cpu_s_p95"]
-    rows = [[goal, target, reached, "yes" if met else "no"] for goal, target, reached, met in [
+    rows = [_goal_row(*goal) for goal in [
         ("overall accuracy", ">= 93.2 %", f"{plain['overall_acc']:.2f} %", plain["overall_acc"] >= 93.2),
         ("mean IU", ">= 53 %", f"{plain['mean_iu']:.2f} %", plain["mean_iu"] >= 53),
         ("mean IU with the dense CRF", ">= 55 %", f"{crf['mean_iu']:.2f} %", crf["mean_iu"] >= 55),

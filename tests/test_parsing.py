@@ -313,6 +313,17 @@ def test_best_rate_averages_both_models_and_skips_rates_where_one_diverged():
         best_rate(runs[:2])
 
 
+def test_ranked_rates_order_the_usable_rates_by_their_mean_over_both_models():
+    from clothlib.parsing.sweep import ranked_rates
+
+    def run(model, lr, iu, background_only=False):
+        return {"model": model, "lr": lr, "val_mean_iu": iu, "diverged": False, "background_only": background_only}
+
+    runs = [run("net1", 0.3, 5.9, background_only=True), run("net2", 0.3, 30.0),
+            run("net1", 0.03, 7.0), run("net2", 0.03, 9.0), run("net1", 0.003, 9.0), run("net2", 0.003, 8.0)]
+    assert ranked_rates(runs) == [(0.003, 8.5), (0.03, 8.0)]  # 0.3 left out: net1 learnt only the background
+
+
 def test_flip_augmentation_averages_the_photo_and_its_mirror_mirrored_back(ccp_root):
     torch.manual_seed(0)
     model = build_model("net2", 13, width=0.125).eval()

@@ -14,5 +14,5 @@ from .evaluation import evaluate_checkpoint, tune_eval_height
 from .inference import SplitScore, evaluate, predict_scores
 from .models import MODELS, build_model, describe_taps, make_model
 from .predict import predict_split
-from .sweep import best_rate, lr_sweep
+from .sweep import best_rate, lr_sweep, ranked_rates
 from .training import release, train

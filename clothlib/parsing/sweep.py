@@ -92,11 +92,9 @@ def lr_sweep(models: Iterable[str], base: ParsingConfig, caffe_rates: Iterable[f
                        **{k: last[k] for k in ("loss", "val_overall_acc", "val_mean_acc", "val_mean_iu")}}
 
 
-def best_rate(runs: list[dict], models: tuple[str, ...] = ("net1", "net2")) -> float:
-    """The rate (on the mean loss) with the highest validation mean IU averaged over ``models``,
-    among rates where none of them diverged or learnt only the background. One rate for net1 and
-    net2 keeps net2 - net1 the effect of dropout alone (the paper's best rate was the same for both),
-    and averaging two models halves the noise of a 100-photo validation split."""
+def ranked_rates(runs: list[dict], models: tuple[str, ...] = ("net1", "net2")) -> list[tuple[float, float]]:
+    """(rate on the mean loss, validation mean IU averaged over ``models``), best first, of the rates
+    where none of ``models`` diverged or learnt only the background (ties keep the sweep's order)."""
     scores: dict[float, list] = {}
     for run in runs:
         if run["model"] in models:
@@ -106,4 +104,12 @@ def best_rate(runs: list[dict], models: tuple[str, ...] = ("net1", "net2")) -> f
     if not usable:
         raise ValueError(f"no rate trained all of {models} without diverging or predicting only the background; "
                          "run the sweep first")
-    return max(usable, key=lambda lr: sum(usable[lr]) / len(models))
+    return sorted(((lr, sum(s) / len(models)) for lr, s in usable.items()), key=lambda rate: -rate[1])
+
+
+def best_rate(runs: list[dict], models: tuple[str, ...] = ("net1", "net2")) -> float:
+    """The rate (on the mean loss) with the highest validation mean IU averaged over ``models``,
+    among rates where none of them diverged or learnt only the background (:func:`ranked_rates`). One
+    rate for net1 and net2 keeps net2 - net1 the effect of dropout alone (the paper's best rate was the
+    same for both), and averaging two models halves the noise of a 100-photo validation split."""
+    return ranked_rates(runs, models)[0][0]
