@@ -69,6 +69,22 @@ class Settings:
 settings = Settings.from_env()
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a person should read it: relative to the repository root when inside it, else
+    under ``~`` when inside the home folder, else as given.
+
+    Printed paths end up in notebooks, the published book and the demo page; an absolute path
+    there names the folders of whichever machine ran it, which no reader has.
+    """
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    for root, prefix in ((REPO_DIR, ""), (Path.home(), "~")):
+        if path.is_relative_to(root):
+            return str(Path(prefix, path.relative_to(root)))
+    return str(path)
+
+
 def progress_bar(iterable=None, enabled: bool = True, **kwargs):
     """``tqdm.auto``'s bar, off where ``enabled`` is False or ``TQDM_DISABLE`` is set (the scripts
     set it so that the logs of long runs hold results, not redrawn bars)."""

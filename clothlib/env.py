@@ -6,7 +6,7 @@ import os
 import platform
 
 from . import __version__
-from .config import settings
+from .config import display_path, settings
 
 # Dependencies of clothlib (pyproject.toml) that a hand-made environment most often lacks, each reported
 # with its fix: (module, pip package that provides it, what needs it).
@@ -40,7 +40,7 @@ def check_environment(verbose: bool = True) -> dict:
         "torch threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only: fine)",
         "fast mode": settings.fast,
-        "data root": str(settings.data_root),
+        "data root": display_path(settings.data_root),
     }
     fixes = []
     for module, package, purpose in CHECKED:

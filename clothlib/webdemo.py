@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .config import settings
+from .config import display_path, settings
 from .data import c2s
 from .data.classes import CLASSES
 from .data.photos import MAX_PIXELS, load_downscaled
@@ -64,7 +64,8 @@ def gallery_note(retriever: ClothingRetriever) -> str:
                          "`CLOTHLIB_FAST=1`)", "every annotated CCP photo")
     return (f"**The shop gallery** is not a real shop: it holds the *shop views* of the "
             f"{len(retriever.gallery_ids):,} test items of the course's consumer-to-shop set "
-            f"(`{retriever.folder}`, built from {size} by `clothlib.data.c2s.course_set()`, notebook 04). "
+            f"(`{display_path(retriever.folder)}`, built from {size} by `clothlib.data.c2s.course_set()`, "
+            "notebook 04). "
             "A shop view is one garment cut out of a CCP street photo by its mask and set on white with "
             "catalogue-like changes (white balance, scale, a small rotation, a mirror). Upload a CCP test "
             "photo and its own garments are in the gallery; upload a photo of your own and you see the "

@@ -10,12 +10,14 @@ import io
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from clothlib import settings, webdemo
+from clothlib.config import REPO_DIR, display_path
 from clothlib.data import read_photo
 from clothlib.data.splits import load_split
 from clothlib.hashing import features
@@ -164,8 +166,16 @@ def test_upload_content_reads_ipywidgets_8_values():
 
 def test_the_gallery_note_says_what_the_gallery_is(retriever):
     note = webdemo.gallery_note(retriever)
-    assert f"{len(retriever.gallery_ids):,} test items" in note and str(retriever.folder) in note
+    assert f"{len(retriever.gallery_ids):,} test items" in note and display_path(retriever.folder) in note
     assert "not a real shop" in note and "course_set()" in note
+
+
+def test_the_gallery_note_names_no_folder_of_the_serving_machine():
+    """The page is read by people on other machines: the cache folder is shown from the repository."""
+    folder = REPO_DIR / "data" / "cache" / "c2s_course"
+    retriever = SimpleNamespace(gallery_ids=["1"], folder=folder, hasher_config=SimpleNamespace(bits=48, model="m"))
+    note = webdemo.gallery_note(retriever)
+    assert "`data/cache/c2s_course`" in note and str(REPO_DIR) not in note
 
 
 def test_the_demo_server_accepts_the_largest_upload_the_page_takes():
