@@ -21,8 +21,22 @@ def _default_home() -> Path:
     return Path.home() / "clothlib"
 
 
+_FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+                "off": False, "": False}
+
+
 def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+    """The switch ``name`` in the environment, unset or empty meaning off.
+
+    Strict, because a loose reading fails silently: ``CLOTHLIB_FAST=y`` read as off starts an
+    hours-long full run where a few minutes' fast one was meant.
+    """
+    value = os.environ.get(name, "")
+    try:
+        return _FLAG_VALUES[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{name}={value!r} is not a switch: use 1/true/yes/on or 0/false/no/off "
+                         f"(or leave {name} unset for off).") from None
 
 
 @dataclass(frozen=True)
