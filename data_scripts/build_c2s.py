@@ -17,17 +17,19 @@ import json
 import sys
 import time
 
+from clothlib.cli import check_output, positive_int
 from clothlib.data.c2s import build_c2s, default_folder, load_meta
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", metavar="DIR", help=f"output folder (default: {default_folder()})")
-    parser.add_argument("--max-photos", type=int, metavar="N", help="only the first N photos of each source")
+    parser.add_argument("--max-photos", type=positive_int, metavar="N", help="only the first N photos of each source")
     parser.add_argument("--predictions", metavar="DIR", help="folder of predicted class maps of tag-only photos")
-    parser.add_argument("--workers", type=int, help="worker processes (default: up to 4 cores)")
+    parser.add_argument("--workers", type=positive_int, help="worker processes (default: up to 4 cores; 1: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    check_output(parser, args.out or default_folder(), "--out" if args.out else "--out DIR", folder=True)
 
     start = time.perf_counter()
     out = build_c2s(args.out, predictions=args.predictions, max_photos=args.max_photos,

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from clothlib import settings
+from clothlib.cli import check_output
 from clothlib.data.download import DEFAULT_URL, DatasetError, fetch_ccp, write_manifest
 
 
@@ -26,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-manifest", metavar="DIR",
                         help="maintainers: regenerate clothlib/data/ccp_manifest.tsv from a trusted copy")
     args = parser.parse_args(argv)
+    if not args.write_manifest:
+        check_output(parser, args.dest or settings.data_root, "--dest" if args.dest else "--dest DIR", folder=True,
+                     instead="set CLOTHLIB_DATA")
 
     try:
         if args.write_manifest:

@@ -21,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import add_config_flags, config_from_args
+from ..cli import add_config_flags, check_output, config_from_args
 from ..config import settings
 from ..results import metrics_path, save_arrays, save_json
 from ..retrieval import export_files
@@ -45,6 +45,21 @@ def items_path(metrics_file: Path) -> Path:
     name = metrics_file.name
     stem = name[:-len(".metrics.json")] if name.endswith(".metrics.json") else metrics_file.stem
     return metrics_file.with_name(f"{stem}.items.json")
+
+
+def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before any work, a command whose results could not be written where they would go."""
+    if args.command == "encode":
+        check_output(parser, args.out or settings.cache_dir / "codes", "--out DIR", folder=True,
+                     instead="set CLOTHLIB_CACHE to a writable folder")
+    elif args.out:
+        check_output(parser, args.out, "--out")
+    elif args.command == "evaluate":
+        check_output(parser, metrics_path(args.checkpoint, args.split), "--out FILE",
+                     instead="set CLOTHLIB_CHECKPOINTS to a writable copy")
+    elif args.command in ("compare-quantisers", "ablation"):
+        check_output(parser, shipped_path(config_from_args(HashingConfig, args)), "--out FILE",
+                     instead="set CLOTHLIB_CHECKPOINTS to a writable copy")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "evaluate" and args.c2s and not args.out:
         parser.error("evaluate --c2s needs --out: the file beside the checkpoint holds the metrics on its own set")
+    _check_outputs(parser, args)
 
     if args.command == "tune-backbone":
         print(f"wrote {tune_backbone(config_from_args(TuningConfig, args), args.out, progress=not args.quiet)}")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..cli import add_config_flags, config_from_args
+from ..cli import add_config_flags, check_output, config_from_args, positive_int
 from ..config import settings
 from ..data.classes import export_classes
 from ..data.splits import load_split
@@ -94,6 +94,20 @@ def _write_class_maps(labelled, out: Path) -> Path:
     return out
 
 
+def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before any work, a command whose results could not be written where they would go."""
+    defaults = {"evaluate": metrics_path, "tta": lambda c, s: metrics_path(c, s, "tta"),
+                "crf-search": lambda c, s: crf_file(c), "crf-eval": lambda c, s: metrics_path(c, s, "crf.metrics")}
+    if args.command == "tune-height":  # re-releases the checkpoint and writes the table beside it
+        check_output(parser, args.checkpoint, "--checkpoint", instead="copy the checkpoint somewhere writable")
+    elif args.command == "predict":
+        check_output(parser, args.out, "--out", folder=True)
+    elif args.out:
+        check_output(parser, args.out, "--out")
+    elif args.command in defaults and (args.max_photos is None or args.max_photos >= len(load_split(args.split))):
+        check_output(parser, defaults[args.command](args.checkpoint, args.split), "--out FILE")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m clothlib.parsing", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,22 +119,22 @@ def main(argv: list[str] | None = None) -> None:
     eval_cmd = commands.add_parser("evaluate", help="metrics on a split, saved beside the checkpoint")
     eval_cmd.add_argument("--checkpoint", required=True)
     eval_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
-    eval_cmd.add_argument("--max-photos", type=int, default=subset)
+    eval_cmd.add_argument("--max-photos", type=positive_int, default=subset)
     eval_cmd.add_argument("--out", help="results file (default: <stem>.<split>.metrics.json, for a whole split)")
     tta_cmd = commands.add_parser("tta", help="test-time augmentations (flip, scales): metrics and time per photo")
     tta_cmd.add_argument("--checkpoint", required=True)
     tta_cmd.add_argument("--split", default="val", choices=["train", "val", "test"])
-    tta_cmd.add_argument("--max-photos", type=int, default=subset)
+    tta_cmd.add_argument("--max-photos", type=positive_int, default=subset)
     tta_cmd.add_argument("--out", help="results file (default: <stem>.<split>.tta.json, for a whole split)")
     height_cmd = commands.add_parser("tune-height", help="choose the inference height on the validation split")
     height_cmd.add_argument("--checkpoint", required=True)
-    height_cmd.add_argument("--heights", type=int, nargs="+", default=list(EVAL_HEIGHTS))
+    height_cmd.add_argument("--heights", type=positive_int, nargs="+", default=list(EVAL_HEIGHTS))
     predict_cmd = commands.add_parser("predict", help="write <photo id>.png class maps for a split")
     predict_cmd.add_argument("--checkpoint", required=True)
     predict_cmd.add_argument("--split", default="test", choices=["train", "val", "test", "tagged"],
                              help="a split of the annotated photos, or 'tagged': the tag-only photos")
     predict_cmd.add_argument("--out", required=True, help="folder for the PNGs and classes.json")
-    predict_cmd.add_argument("--max-photos", type=int, default=subset)
+    predict_cmd.add_argument("--max-photos", type=positive_int, default=subset)
     predict_cmd.add_argument("--crf", action="store_true", help="refine with the CRF tuned on the validation split")
     for name, help_text, split, saved in (
             ("crf-search", "tune the dense CRF's kernels on a split", "val", "<stem>.crf.json"),
@@ -128,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd = commands.add_parser(name, help=help_text)
         cmd.add_argument("--checkpoint", required=True)
         cmd.add_argument("--split", default=split, choices=["train", "val", "test"])
-        cmd.add_argument("--max-photos", type=int, default=subset)
-        cmd.add_argument("--workers", type=int, default=2)
+        cmd.add_argument("--max-photos", type=positive_int, default=subset)
+        cmd.add_argument("--workers", type=positive_int, default=2)
         cmd.add_argument("--out", help=f"results file (default: {saved}, for a whole split)")
     commands.choices["crf-search"].add_argument(
         "--time-bound", type=float, default=TIME_BOUND_S,
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                            help="the paper's (Caffe) rates to translate and train at")
     sweep_cmd.add_argument("--out", required=True, help="JSON file for the results (runs it holds are skipped)")
     args = parser.parse_args(argv)
+    _check_outputs(parser, args)
 
     if args.command == "train":
         print(f"wrote {train(config_from_args(ParsingConfig, args), args.out)}")

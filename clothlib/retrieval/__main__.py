@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.c2s import PROTOCOLS, default_folder, load_manifest
+from ..cli import check_output
+from ..data.c2s import default_folder, load_manifest
+from ..data.pairs import PROTOCOLS
 from ..hashing.features import split_features
 from ..pipeline import ClothingRetriever, evaluate_end_to_end
 from ..results import save_json
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     e2e_cmd.add_argument("--out", required=True, help="results JSON")
     e2e_cmd.add_argument("--hashing", help="hashing checkpoint (default: checkpoints/hash_catt3_net_48.pt)")
     args = parser.parse_args(argv)
+    out = check_output(parser, args.out or Path(args.codes) / RESULT_NAME, "--out" if args.out else "--out FILE")
 
     if args.command == "end-to-end":
         result = end_to_end(args.hashing)
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         result = evaluate_export(load_export(args.codes), load_export(args.validation) if args.validation else None)
         print_scores(result)
-    print(f"wrote {save_json(args.out or Path(args.codes) / RESULT_NAME, result)}")
+    print(f"wrote {save_json(out, result)}")
 
 
 def print_scores(result: dict) -> None:
