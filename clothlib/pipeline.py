@@ -28,15 +28,15 @@ from .data import c2s
 from .data.ccp import read_photo
 from .data.photos import MAX_PIXELS, load_downscaled
 from .hashing import load_checkpoint as load_hashing_checkpoint
+from .hashing.config import DEFAULT_NETWORK
 from .hashing.features import Backbone, split_features
 from .parsing import load_checkpoint as load_parsing_checkpoint
 from .parsing import predict_scores
+from .parsing.config import DEFAULT_PARSER_FILE
 from .parsing.crf import refine
 from .parsing.crf_search import tuned_crf_params
 from .retrieval import TOP_K, NumpyHamming, pack_codes
 
-PARSING_CHECKPOINT = "effnet_fcn.pt"
-HASHING_CHECKPOINT = "hash_catt3_net_48.pt"
 # The working resolution: a photo whose longest side is over WORKING_SIDE is scaled down to it before
 # parsing. CCP's photos are 550 wide and 786-877 tall, so every one of them is still parsed at its own
 # size (the course's results stand), and a larger photo is brought to CCP's scale: the dense CRF's
@@ -109,9 +109,9 @@ class ClothingRetriever:
         """The shipped checkpoints (or others) and a gallery of the shop views of ``gallery_splits``
         of the consumer-to-shop set in ``folder`` (default: the set the checkpoint was trained on).
         Photos over ``max_pixels`` pixels are refused with a ``ValueError``."""
-        parsing = parsing or settings.checkpoint_dir / PARSING_CHECKPOINT
+        parsing = parsing or settings.checkpoint_dir / DEFAULT_PARSER_FILE
         parser, parser_config, checkpoint = load_parsing_checkpoint(parsing)
-        hasher, hasher_config, _ = load_hashing_checkpoint(hashing or settings.checkpoint_dir / HASHING_CHECKPOINT)
+        hasher, hasher_config, _ = load_hashing_checkpoint(hashing or settings.checkpoint_dir / f"{DEFAULT_NETWORK}.pt")
         folder = Path(folder or hasher_config.folder)
         ids, views = [], []
         for split in gallery_splits:

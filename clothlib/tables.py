@@ -47,7 +47,7 @@ from pathlib import Path
 
 from . import paper
 from .config import REPO_DIR, settings
-from .hashing.config import DEFAULT_BACKBONE, SHIPPED_RUNS, TRAIN_SCRIPT, checkpoint_name
+from .hashing.config import DEFAULT_BACKBONE, DEFAULT_NETWORK, SHIPPED_RUNS, TRAIN_SCRIPT, checkpoint_name
 from .results import load_json
 
 PARSING_MODELS = ("effnet_fcn", "net1", "net2")  # the shipped parsing checkpoints, in the README's order
@@ -56,7 +56,7 @@ PARSING_SCRIPT = "bash checkpoints/train_parsing.sh"  # makes every shipped pars
 COLUMN_TITLES = {"overall_acc": "overall acc", "mean_acc": "mean acc", "mean_iu": "mean IU", "boundary_f": "boundary F"}
 RETRIEVAL_COLUMNS = [f"top{k}" for k in paper.RETRIEVAL_TOP_K] + ["mAP"]
 OTHER_BACKBONES = {"imagenet": "untuned ImageNet backbone", "parsing": "parsing backbone"}  # name suffix -> label
-DETAILED_RUNS = ("hash_catt3_net_48",)  # the networks whose tie bounds and two-stage rows the README shows
+DETAILED_RUNS = (DEFAULT_NETWORK,)  # the networks whose tie bounds and two-stage rows the README shows
 TIE_VIEWS = {"gallery_order": "ties in gallery order (the package's rule)",
              "expected": "ties in random order (expected)",
              "optimistic": "ties: relevant first (upper bound)",
@@ -515,7 +515,7 @@ def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
     return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
 
 
-def shipped_quantisers(folder: str | Path | None = None, stem: str = "hash_catt3_net_48_imagenet") -> str:
+def shipped_quantisers(folder: str | Path | None = None, stem: str = f"{DEFAULT_NETWORK}_imagenet") -> str:
     """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
     command = "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48 --backbone imagenet"
     return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json", command))
@@ -527,7 +527,7 @@ def shipped_crf_choice(folder: str | Path | None = None, stem: str = "effnet_fcn
                                 f"python -m clothlib.parsing crf-search --checkpoint checkpoints/{stem}.pt"))
 
 
-def shipped_ablation(folder: str | Path | None = None, stem: str = "hash_catt3_net_48") -> str:
+def shipped_ablation(folder: str | Path | None = None, stem: str = DEFAULT_NETWORK) -> str:
     """:func:`ablation` of the ablation saved beside the shipped ``stem`` checkpoint."""
     return ablation(load_json(_folder(folder) / f"{stem}.ablation.val.json",
                               "python -m clothlib.hashing ablation --model catt3_net --bits 48"))

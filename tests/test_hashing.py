@@ -29,6 +29,8 @@ from clothlib.hashing import (
 from clothlib.hashing import config as config_module
 from clothlib.hashing import features as features_module
 from clothlib.hashing.__main__ import main
+from clothlib.hashing.config import DEFAULT_NETWORK, SHIPPED_RUNS, checkpoint_name, checkpoint_stem
+from clothlib.parsing.config import DEFAULT_PARSER, DEFAULT_PARSER_FILE, ParsingConfig
 from clothlib.retrieval import codes_from_hex, load_export, unpack_codes
 
 
@@ -224,14 +226,24 @@ def test_configs_are_frozen_and_checkpoints_carry_them():
     assert HashingConfig().name == "hash_catt3_net_48" and HashingConfig(backbone="parsing").name.endswith("_parsing")
 
 
+def test_the_default_networks_are_the_configs_defaults_and_shipped_files():
+    # one name for the network the later stages use: the config's defaults, a shipped run, its file
+    assert DEFAULT_NETWORK == "hash_catt3_net_48" == HashingConfig().name
+    assert (HashingConfig().model, HashingConfig().bits, HashingConfig().backbone) in SHIPPED_RUNS
+    shipped = config_module.shipped_path(HashingConfig()).name
+    assert checkpoint_name("catt3_net", 48) == f"{DEFAULT_NETWORK}.pt" == shipped
+    assert checkpoint_stem("catt3_net", 48, "imagenet") == "hash_catt3_net_48_imagenet"
+    assert DEFAULT_PARSER == ParsingConfig().model == "effnet_fcn" and DEFAULT_PARSER_FILE == "effnet_fcn.pt"
+
+
 def test_parsing_backbone_features_are_keyed_by_the_checkpoint_they_came_from(small_set, tmp_path, monkeypatch):
     folder = small_set[0]
     monkeypatch.setattr(features_module, "settings", dataclasses.replace(features_module.settings,
                                                                         checkpoint_dir=tmp_path, cache_dir=tmp_path))
-    (tmp_path / features_module.PARSING_CHECKPOINT).write_bytes(b"first release")
+    (tmp_path / DEFAULT_PARSER_FILE).write_bytes(b"first release")
     before = features_module.cache_path(folder, "parsing", "train")
     assert features_module.cache_path(folder, "imagenet", "train") != before
-    (tmp_path / features_module.PARSING_CHECKPOINT).write_bytes(b"retrained")
+    (tmp_path / DEFAULT_PARSER_FILE).write_bytes(b"retrained")
     assert features_module.cache_path(folder, "parsing", "train") != before, "stale features of the old network"
 
 

@@ -86,12 +86,23 @@ class HashingConfig(RunConfig):
     @property
     def name(self) -> str:
         """The checkpoint's stem: ``hash_catt3_net_48`` (the shipped file, or the cached run's prefix)."""
-        return checkpoint_name(self.model, self.bits, self.backbone)[:-3]
+        return checkpoint_stem(self.model, self.bits, self.backbone)
+
+
+def checkpoint_stem(model: str, bits: int, backbone: str = DEFAULT_BACKBONE) -> str:
+    """``hash_catt3_net_48`` on the default backbone (``hash_catt3_net_48_parsing`` on the parsing one):
+    the name of a shipped checkpoint and of every results file written beside it."""
+    return f"hash_{model}_{bits}{'' if backbone == DEFAULT_BACKBONE else '_' + backbone}"
 
 
 def checkpoint_name(model: str, bits: int, backbone: str = DEFAULT_BACKBONE) -> str:
-    """``hash_catt3_net_48.pt`` on the default backbone (``hash_catt3_net_48_parsing.pt`` on the parsing one)."""
-    return f"hash_{model}_{bits}{'' if backbone == DEFAULT_BACKBONE else '_' + backbone}.pt"
+    """The checkpoint file of :func:`checkpoint_stem`: ``hash_catt3_net_48.pt``."""
+    return f"{checkpoint_stem(model, bits, backbone)}.pt"
+
+
+# The network the course's later stages use (the pipeline, the web demo, the README's detailed
+# retrieval rows): HashingConfig's defaults, catt3_net at 48 bits on the default backbone.
+DEFAULT_NETWORK = checkpoint_stem("catt3_net", 48)
 
 
 def shipped_path(config: HashingConfig) -> Path:

@@ -34,10 +34,10 @@ from ..engine import load_release
 from ..harness import MissingCheckpointError
 from ..io import atomic_write
 from ..parsing import load_checkpoint
+from ..parsing.config import DEFAULT_PARSER_FILE  # the parsing network whose encoder ``parsing`` reuses
 from ..parsing.models import EfficientNetFCN
 
 BACKBONES = ("imagenet", "parsing", "tuned")
-PARSING_CHECKPOINT = "effnet_fcn.pt"  # the parsing network whose encoder ``parsing`` reuses
 TUNED_CHECKPOINT = "backbone_tuned.pt"  # ImageNet's backbone with its last stage tuned for garments
 TUNE_COMMAND = "python -m clothlib.hashing tune-backbone --out checkpoints/backbone_tuned.pt"
 POOLED_TAPS = (1, 2, 3)  # of EfficientNetFCN's taps (strides 4, 8, 16, 32): strides 8, 16 and 32
@@ -91,7 +91,7 @@ class Backbone(torch.nn.Module):
         if name == "imagenet":
             network = EfficientNetFCN(num_classes=1, pretrained=True)
         elif name == "parsing":
-            network, _, _ = load_checkpoint(settings.checkpoint_dir / PARSING_CHECKPOINT)
+            network, _, _ = load_checkpoint(settings.checkpoint_dir / DEFAULT_PARSER_FILE)
         elif name == "tuned":
             network = tuned_network()
         else:
@@ -124,7 +124,7 @@ def backbone_weights_id(backbone: str) -> str:
     """``imagenet`` (fixed weights from a pinned package), or ``parsing:<sha256 of effnet_fcn.pt>``
     (``tuned:<sha256 of backbone_tuned.pt>``), so features of a retrained network are never mistaken
     for the old one's."""
-    files = {"parsing": (PARSING_CHECKPOINT, "bash checkpoints/train_parsing.sh"),
+    files = {"parsing": (DEFAULT_PARSER_FILE, "bash checkpoints/train_parsing.sh"),
              "tuned": (TUNED_CHECKPOINT, TUNE_COMMAND)}
     if backbone not in files:
         return backbone
