@@ -455,9 +455,9 @@ def check_mean_field_step(mean_field_step: Callable) -> Outcome:
 
 def check_garment_box(garment_box: Callable) -> Outcome:
     """Notebook 04. ``garment_box(mask)`` returns ``(x0, y0, x1, y1)`` of a garment's boolean mask,
-    end-exclusive like a slice (``mask[y0:y1, x0:x1]`` holds every garment pixel), as ``c2s.box_of``
+    end-exclusive like a slice (``mask[y0:y1, x0:x1]`` holds every garment pixel), as ``garments.box_of``
     does; an empty mask has no box and raises ``ValueError``."""
-    from .data.c2s import box_of
+    from .data.garments import box_of
 
     rng = np.random.default_rng(4)
     rows, cols = np.mgrid[:30, :20]
@@ -497,15 +497,15 @@ def check_garment_box(garment_box: Callable) -> Outcome:
 
 def check_consumer_crop(consumer_crop: Callable) -> Outcome:
     """Notebook 04. ``consumer_crop(photo, box, margin)`` returns the square crop (side x side x 3 uint8,
-    before any resizing) that ``c2s.consumer_view`` cuts around ``box = (x0, y0, x1, y1)``: side =
+    before any resizing) that ``garments.consumer_view`` cuts around ``box = (x0, y0, x1, y1)``: side =
     ``round(long side * (1 + 2 * margin))``, centred on the box (``round((x0 + x1 - side) / 2)``), shifted
     to lie inside the photo where it fits, centred on the photo where it does not, and grey
-    (``C2SConfig.outside_grey``, 127) beyond the photo's edges."""
+    (``GarmentConfig.outside_grey``, 127) beyond the photo's edges."""
     import dataclasses
 
-    from .data.c2s import DEFAULT_CONFIG, consumer_view
+    from .data.garments import DEFAULT_GARMENTS, consumer_view
 
-    grey = DEFAULT_CONFIG.outside_grey
+    grey = DEFAULT_GARMENTS.outside_grey
 
     rng = np.random.default_rng(5)
     photo = rng.integers(0, 256, (60, 40, 3), dtype=np.uint8)
@@ -521,7 +521,7 @@ def check_consumer_crop(consumer_crop: Callable) -> Outcome:
     for name, image, box, margin in settings:
         x0, y0, x1, y1 = box
         side = round(max(x1 - x0, y1 - y0) * (1 + 2 * margin))
-        config = dataclasses.replace(DEFAULT_CONFIG, view_size=side, consumer_margin=margin)
+        config = dataclasses.replace(DEFAULT_GARMENTS, view_size=side, consumer_margin=margin)
         expected = consumer_view(image, box, config)  # resized to its own size: unchanged
         outside = consumer_view(np.zeros_like(image), box, config) == grey
         pad = side  # on a photo framed by a wide grey border the window always fits: it is never shifted
@@ -549,7 +549,7 @@ def check_consumer_crop(consumer_crop: Callable) -> Outcome:
             return None if got.dtype == np.uint8 else f"dtype {got.dtype}: return uint8, like the photo"
         outside = case.data["outside"]
         if outside.any() and np.array_equal(got[~outside], expected[~outside]):
-            return (f"pixels beyond the photo's edges are grey ({expected[outside][0]}, C2SConfig.outside_grey), "
+            return (f"pixels beyond the photo's edges are grey ({expected[outside][0]}, GarmentConfig.outside_grey), "
                     f"not {got[outside][0]}")
         if np.array_equal(got, case.data["unshifted"]):
             return ("where the window fits inside the photo, shift it inside (grey only where the window is "

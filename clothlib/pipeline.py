@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from .config import progress_bar, settings
-from .data import c2s
+from .data import c2s, garments
 from .data.ccp import read_photo
 from .data.photos import MAX_PIXELS, load_downscaled
 from .hashing import load_checkpoint as load_hashing_checkpoint
@@ -171,10 +171,10 @@ class ClothingRetriever:
             labels = _resize_labels(labels, working.shape[:2])
         started = time.perf_counter()
         found = []
-        for category, mask in c2s.garment_regions(labels).items():
-            box = c2s.box_of(mask)
-            found.append(Garment(category, _photo_box(box, working.shape[:2], shape), c2s.consumer_view(working, box),
-                                 mask, shape))
+        for category, mask in garments.garment_regions(labels).items():
+            box = garments.box_of(mask)
+            found.append(Garment(category, _photo_box(box, working.shape[:2], shape),
+                                 garments.consumer_view(working, box), mask, shape))
         self._timed("crops", started)
         return found
 

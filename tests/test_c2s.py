@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clothlib.data import CLASSES, attributes, c2s, load_split
+from clothlib.data import CLASSES, attributes, c2s, garments, load_split, pairs
 from clothlib.data.attributes import NA
 from clothlib.data.c2s import DEFAULT_CONFIG, C2SConfig
 
@@ -25,9 +25,9 @@ def scene(height=200, width=100):
 def test_box_is_end_exclusive_like_a_slice():
     mask = np.zeros((50, 40), dtype=bool)
     mask[10:20, 5:35] = True
-    assert c2s.box_of(mask) == (5, 10, 35, 20)
+    assert garments.box_of(mask) == (5, 10, 35, 20)
     with pytest.raises(ValueError):
-        c2s.box_of(np.zeros((5, 5), dtype=bool))
+        garments.box_of(np.zeros((5, 5), dtype=bool))
 
 
 def test_regions_keep_big_classes_drop_small_ones_and_specks():
@@ -37,12 +37,12 @@ def test_regions_keep_big_classes_drop_small_ones_and_specks():
     classes[100:105, 10:15] = BAG  # 25 px: below the minimum
     classes[180:190, 10:20] = SHOES
     classes[180:190, 70:80] = SHOES  # the other shoe, far apart: still one item
-    regions = c2s.garment_regions(classes)
+    regions = garments.garment_regions(classes)
     assert sorted(regions) == ["shoes", "tops"]
-    assert c2s.box_of(regions["tops"]) == (20, 20, 80, 80), "the speck must not stretch the box"
-    assert c2s.box_of(regions["shoes"]) == (10, 180, 80, 190)
+    assert garments.box_of(regions["tops"]) == (20, 20, 80, 80), "the speck must not stretch the box"
+    assert garments.box_of(regions["shoes"]) == (10, 180, 80, 190)
     assert regions["shoes"].sum() == 200
-    assert c2s.garment_regions(classes, C2SConfig(min_area_fraction=0.001)).keys() >= {"bag"}
+    assert garments.garment_regions(classes, C2SConfig(min_area_fraction=0.001)).keys() >= {"bag"}
 
 
 def test_accessories_keep_one_object_not_a_hat_and_a_belt():
@@ -50,14 +50,14 @@ def test_accessories_keep_one_object_not_a_hat_and_a_belt():
     classes[5:15, 40:60] = ACCESSORIES  # hat, 200 px
     classes[15:18, 35:65] = ACCESSORIES  # brim touching it
     classes[120:126, 30:60] = ACCESSORIES  # belt far below, 180 px
-    region = c2s.garment_regions(classes)["accessories"]
-    assert c2s.box_of(region) == (35, 5, 65, 18)
+    region = garments.garment_regions(classes)["accessories"]
+    assert garments.box_of(region) == (35, 5, 65, 18)
 
 
 def test_largest_piece_survives_even_among_many_equal_ones():
     mask = np.zeros((40, 40), dtype=bool)
     mask[::2, ::2] = True  # 400 isolated pixels, each under 5% of the total
-    assert c2s.drop_specks(mask, DEFAULT_CONFIG.speck_fraction).sum() >= 1
+    assert garments.drop_specks(mask, DEFAULT_CONFIG.speck_fraction).sum() >= 1
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -65,12 +65,12 @@ def test_largest_piece_survives_even_among_many_equal_ones():
 def test_consumer_view_is_a_square_crop_with_context():
     photo, _ = scene()
     photo[50:100, 40:60] = (200, 20, 30)
-    view = c2s.consumer_view(photo, (40, 50, 60, 100))
+    view = garments.consumer_view(photo, (40, 50, 60, 100))
     assert view.shape == (DEFAULT_CONFIG.view_size, DEFAULT_CONFIG.view_size, 3)
     assert (np.abs(view.astype(int) - (40, 160, 60)).sum(-1) < 30).mean() > 0.3, "background stays in"
     assert (np.abs(view.astype(int) - (200, 20, 30)).sum(-1) < 30).mean() > 0.2
     # a box taller than the photo is wide: grey fills what lies beyond the photo's edges
-    edge = c2s.consumer_view(photo, (0, 0, 100, 200))
+    edge = garments.consumer_view(photo, (0, 0, 100, 200))
     assert (edge[:, :3] == DEFAULT_CONFIG.outside_grey).all() and (edge[:, -3:] == DEFAULT_CONFIG.outside_grey).all()
 
 
@@ -79,12 +79,12 @@ def test_shop_view_is_the_garment_alone_centred_on_white():
     mask = np.zeros(photo.shape[:2], dtype=bool)
     mask[40:160, 30:60] = True
     photo[mask] = (200, 20, 30)
-    view = c2s.shop_view(photo, mask, c2s.item_rng("0001_dress"))
+    view = garments.shop_view(photo, mask, garments.item_rng("0001_dress"))
     assert view.shape == (DEFAULT_CONFIG.view_size, DEFAULT_CONFIG.view_size, 3)
     assert (view[0] == WHITE).all() and (view[-1] == WHITE).all() and (view[:, 0] == WHITE).all()
     greenish = (view[..., 1].astype(int) - view[..., 0]) > 60
     assert not greenish.any(), "no background pixel survives the cut"
-    x0, y0, x1, y1 = c2s.box_of((view < 230).any(-1))
+    x0, y0, x1, y1 = garments.box_of((view < 230).any(-1))
     centre = (DEFAULT_CONFIG.view_size - 1) / 2
     assert abs((x0 + x1 - 1) / 2 - centre) <= 1.5 and abs((y0 + y1 - 1) / 2 - centre) <= 1.5
     low, high = DEFAULT_CONFIG.shop_fill
@@ -96,9 +96,9 @@ def test_shop_view_is_seeded_by_item_id():
     mask = np.zeros(photo.shape[:2], dtype=bool)
     mask[40:160, 30:60] = True
     photo[40:100, 30:60] = (200, 20, 30)  # two-tone, so a flip changes the picture
-    first = c2s.shop_view(photo, mask, c2s.item_rng("0001_dress"))
-    np.testing.assert_array_equal(first, c2s.shop_view(photo, mask, c2s.item_rng("0001_dress")))
-    others = [c2s.shop_view(photo, mask, c2s.item_rng(f"{i:04d}_dress")) for i in range(2, 6)]
+    first = garments.shop_view(photo, mask, garments.item_rng("0001_dress"))
+    np.testing.assert_array_equal(first, garments.shop_view(photo, mask, garments.item_rng("0001_dress")))
+    others = [garments.shop_view(photo, mask, garments.item_rng(f"{i:04d}_dress")) for i in range(2, 6)]
     assert any(not np.array_equal(first, other) for other in others)
 
 
@@ -110,17 +110,17 @@ def test_shop_view_is_seeded_by_item_id():
                                        ((20, 30, 80), "blue"), ((120, 40, 160), "purple"), ((250, 150, 190), "pink"),
                                        ((120, 70, 30), "brown")])
 def test_colour_names(rgb, name):
-    assert attributes.COLOUR_NAMES[c2s.colour_indices(np.array([rgb], dtype=np.uint8))[0]] == name
+    assert attributes.COLOUR_NAMES[attributes.colour_indices(np.array([rgb], dtype=np.uint8))[0]] == name
 
 
 def test_solid_and_multicolour():
     red, white = np.array([(220, 20, 20)], np.uint8), np.array([(255, 255, 255)], np.uint8)
-    solid = c2s.colour_attributes(np.concatenate([red.repeat(70, 0), white.repeat(30, 0)]))
+    solid = attributes.colour_attributes(np.concatenate([red.repeat(70, 0), white.repeat(30, 0)]))
     assert solid == {"colour": "red", "pattern": "solid", "second_colour": NA, "tone": "medium", "colour_share": 0.7}
-    mixed = c2s.colour_attributes(np.concatenate([red.repeat(45, 0), white.repeat(55, 0)]))
+    mixed = attributes.colour_attributes(np.concatenate([red.repeat(45, 0), white.repeat(55, 0)]))
     assert (mixed["colour"], mixed["pattern"], mixed["second_colour"], mixed["tone"]) == \
         ("white", "multicolour", "red", "light")
-    assert c2s.colour_attributes(np.zeros((10, 3), np.uint8))["tone"] == "dark"
+    assert attributes.colour_attributes(np.zeros((10, 3), np.uint8))["tone"] == "dark"
 
 
 def test_relative_length_and_its_values():
@@ -128,12 +128,12 @@ def test_relative_length_and_its_values():
     person[0:100] = True
     garment = np.zeros_like(person)
     garment[50:80] = True
-    assert c2s.relative_length(garment, person) == pytest.approx(0.3)
+    assert attributes.relative_length(garment, person) == pytest.approx(0.3)
     short, long = attributes.LENGTH_CUTS["skirt"]
-    assert c2s.length_value("skirt", short - 0.01) == "short"
-    assert c2s.length_value("skirt", (short + long) / 2) == "medium"
-    assert c2s.length_value("skirt", long) == "long"
-    assert c2s.length_value("shoes", 0.9) == NA
+    assert attributes.length_value("skirt", short - 0.01) == "short"
+    assert attributes.length_value("skirt", (short + long) / 2) == "medium"
+    assert attributes.length_value("skirt", long) == "long"
+    assert attributes.length_value("shoes", 0.9) == NA
 
 
 def test_attribute_table_gives_every_group_an_na_except_category():
@@ -153,12 +153,12 @@ def item(instance, category, similar):
 def test_pair_rules():
     jeans_a, jeans_b = item("a", "pants", "pants|jeans|blue"), item("b", "pants", "pants|jeans|blue")
     bag = item("c", "bag", "bag|bag|blue")
-    assert c2s.pair_label(jeans_a, jeans_a, "instance") == 0
-    assert c2s.pair_label(jeans_a, jeans_b, "instance") is None, "different item, same category: left out"
-    assert c2s.pair_label(jeans_a, jeans_b, "similar") == 0
-    assert c2s.pair_label(jeans_a, bag, "instance") == 1 and c2s.pair_label(jeans_a, bag, "similar") == 1
+    assert pairs.pair_label(jeans_a, jeans_a, "instance") == 0
+    assert pairs.pair_label(jeans_a, jeans_b, "instance") is None, "different item, same category: left out"
+    assert pairs.pair_label(jeans_a, jeans_b, "similar") == 0
+    assert pairs.pair_label(jeans_a, bag, "instance") == 1 and pairs.pair_label(jeans_a, bag, "similar") == 1
     with pytest.raises(KeyError):
-        c2s.pair_label(jeans_a, bag, "colour")
+        pairs.pair_label(jeans_a, bag, "colour")
 
 
 def test_pair_counts_match_the_rule_pair_by_pair():
@@ -166,10 +166,10 @@ def test_pair_counts_match_the_rule_pair_by_pair():
     items = [item(str(i), str(rng.integers(3)), "") for i in range(30)]
     for it in items:
         it["similar_id"] = f"{it['category']}|{rng.integers(2)}"
-    for protocol in c2s.PROTOCOLS:
-        labels = [c2s.pair_label(a, b, protocol) for a in items for b in items]
+    for protocol in pairs.PROTOCOLS:
+        labels = [pairs.pair_label(a, b, protocol) for a in items for b in items]
         expected = {"similar": labels.count(0), "dissimilar": labels.count(1), "ambiguous": labels.count(None)}
-        assert c2s.pair_counts(items, protocol) == expected
+        assert pairs.pair_counts(items, protocol) == expected
 
 
 # --- the real data: a few photos ---------------------------------------------------------------
@@ -221,7 +221,8 @@ CHANGED = {"view_size": 64, "min_area_fraction": 0.01, "speck_fraction": 0.1,
 
 
 def test_changing_any_config_field_rebuilds_and_an_equal_config_reuses(tmp_path):
-    assert set(CHANGED) == {field.name for field in dataclasses.fields(C2SConfig)}, "a new field needs a value here"
+    assert list(CHANGED) == [field.name for field in dataclasses.fields(C2SConfig)], (
+        "a new field needs a value here; the order is meta.json's, so a reordered field rewrites every build's key")
     out = tmp_path / "c2s"
     c2s.build_c2s(out, photo_ids=[], workers=1, progress=False)
     for name, value in CHANGED.items():
@@ -251,10 +252,19 @@ def test_a_changed_parameter_replaces_stale_views(ccp_root, tmp_path):
 
 @pytest.mark.parametrize("bad", [{"colours": attributes.COLOURS[::-1]}, {"shop_flip_probability": 1.5},
                                  {"tone_cuts": (65.0, 35.0)}, {"length_cuts": {"hair": (0.1, 0.2)}}, {"erosion": -1},
-                                 {"colour_bits": 8}])
+                                 {"colour_bits": 8}, {"view_size": 0}, {"one_object_classes": ("hair",)},
+                                 {"jpeg_quality": 0}])
 def test_config_refuses_values_the_builder_cannot_use(bad):
     with pytest.raises(ValueError):
         C2SConfig(**bad)
+
+
+def test_the_pipeline_cuts_by_the_builds_default_rule():
+    """A query is cut by ``garments.DEFAULT_GARMENTS``, the set's items by ``c2s.DEFAULT_CONFIG``:
+    the garment part of the one is the other, so queries look like the items the codes learnt."""
+    shared = {field.name: getattr(DEFAULT_CONFIG, field.name) for field in dataclasses.fields(garments.GarmentConfig)}
+    assert garments.GarmentConfig(**shared) == garments.DEFAULT_GARMENTS
+    assert isinstance(DEFAULT_CONFIG, garments.GarmentConfig) and isinstance(DEFAULT_CONFIG, attributes.AttributeConfig)
 
 
 def test_manifest_splits_ids_and_na(small_build):
@@ -265,7 +275,7 @@ def test_manifest_splits_ids_and_na(small_build):
     for row in rows:
         assert row["split"] == split_of[row["photo_id"]] and row["source"] == "gt"
         assert (small_build / row["consumer"]).exists() and (small_build / row["shop"]).exists()
-        assert row["instance_id"] == row["item_id"] and row["similar_id"] == c2s.similar_id(row)
+        assert row["instance_id"] == row["item_id"] and row["similar_id"] == pairs.similar_id(row)
         assert (row["length"] == NA) == (row["category"] not in attributes.LENGTH_CLASSES)
         assert (row["second_colour"] == NA) == (row["pattern"] == "solid")
         assert row["fine_category"] != NA and row["colour"] != NA

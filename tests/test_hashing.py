@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from clothlib import engine, harness
-from clothlib.data import c2s
+from clothlib.data import pairs
+from clothlib.data.attributes import NA
 from clothlib.harness import MissingCheckpointError
 from clothlib.hashing import (
     HashingConfig,
@@ -85,7 +86,7 @@ def test_batch_pair_labels_follow_the_c2s_pair_rule():
     labels = losses.pair_labels(np.array([r["instance_id"] for r in rows]), np.array([r["category"] for r in rows]))
     for i, a in enumerate(rows):
         for j, b in enumerate(rows):
-            rule = c2s.pair_label(a, b, "instance")
+            rule = pairs.pair_label(a, b, "instance")
             assert labels[i, j].item() == (losses.IGNORED if rule is None else rule)
 
 
@@ -100,7 +101,7 @@ def test_variants_compose_their_heads(name):
     assert list(out["logits"]) == expected
     for task, scores in out["logits"].items():
         assert scores.shape == (5, len(models.task_values(task)))
-        assert c2s.NA not in models.task_values(task)
+        assert NA not in models.task_values(task)
     if name in ("catt2_net", "catt3_net"):
         assert net.heads["colour"].in_features == 32 + len(models.task_values("category"))
 

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from clothlib import settings
-from clothlib.data import c2s, read_photo
+from clothlib.data import garments, read_photo
+from clothlib.data.attributes import ATTRIBUTE_VALUES
 from clothlib.data.splits import load_split
 from clothlib.hashing import HashingConfig, features, train
 from clothlib.pipeline import WORKING_SIDE, ClothingRetriever, evaluate_end_to_end
@@ -36,14 +37,14 @@ def test_a_test_photo_goes_all_the_way(retriever):
     assert results and set(retriever.timings) == {"load", "parsing", "crf", "crops", "encode", "search"}
     gallery = set(retriever.gallery_ids)
     for garment, matches in results:
-        assert garment.category in c2s.ATTRIBUTE_VALUES["category"]
+        assert garment.category in ATTRIBUTE_VALUES["category"]
         assert garment.view.shape == (VIEW, VIEW, 3) and garment.mask.shape == photo.shape[:2]
         assert len(matches) == min(5, len(gallery))
         assert all(m.item_id in gallery and m.shop_view.exists() for m in matches)
         assert [m.distance for m in matches] == sorted(m.distance for m in matches)
     # the same garments as cutting the class map by hand with the builder's rules
     labels = retriever.parse(photo)
-    assert [g.category for g, _ in results] == list(c2s.garment_regions(labels))
+    assert [g.category for g, _ in results] == list(garments.garment_regions(labels))
 
 
 def test_end_to_end_scores_count_missed_classes_as_misses(retriever):
@@ -55,7 +56,7 @@ def test_end_to_end_scores_count_missed_classes_as_misses(retriever):
 
 # --- photos as they come --------------------------------------------------------------------------
 
-VIEW = c2s.DEFAULT_CONFIG.view_size
+VIEW = garments.DEFAULT_GARMENTS.view_size
 PHOTO_ID = "0027"  # its phone copy lost the dress when JPEGs were decoded at 1/4 scale, just over the working size
 
 

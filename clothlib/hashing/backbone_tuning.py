@@ -38,7 +38,7 @@ from torch import nn
 
 from .. import harness
 from ..config import progress_bar, settings
-from ..data import c2s
+from ..data import c2s, pairs
 from ..data.images import normalise, read_view
 from ..io import atomic_write
 from ..parsing.models import EfficientNetFCN
@@ -60,7 +60,7 @@ class TuningConfig(harness.RunConfig):
     weight_decay: float = 1e-4
     temperature: float = 0.1
     embedding: int = 256         # the projection head's output (dropped after tuning)
-    protocol: str = "instance"   # which ID makes two views positives (clothlib.data.c2s.PROTOCOLS)
+    protocol: str = "instance"   # which ID makes two views positives (clothlib.data.pairs.PROTOCOLS)
     seed: int = 0
     c2s: str | None = None       # consumer-to-shop folder; None: data/c2s
     max_items: int | None = None  # the first N items of each split only: a small demo run
@@ -69,8 +69,8 @@ class TuningConfig(harness.RunConfig):
         blocks = EfficientNetFCN.TAP_BLOCKS[-1] + 1
         if not 1 <= self.first_block < blocks:
             raise ValueError(f"first_block must be in 1..{blocks - 1}, not {self.first_block}")
-        if self.protocol not in c2s.PROTOCOLS:
-            raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {tuple(c2s.PROTOCOLS)}")
+        if self.protocol not in pairs.PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {tuple(pairs.PROTOCOLS)}")
 
     @property
     def folder(self) -> Path:
@@ -154,7 +154,7 @@ def frozen_activations(folder: str | os.PathLike, split: str, first_block: int, 
 def pair_ids(rows: list[dict], item_ids: np.ndarray, protocol: str) -> np.ndarray:
     """The ID that makes two views positives, per item (``rows``: the set's manifest)."""
     by_id = {row["item_id"]: row for row in rows}
-    return np.array([by_id[str(i)][c2s.PROTOCOLS[protocol]] for i in item_ids])
+    return np.array([by_id[str(i)][pairs.PROTOCOLS[protocol]] for i in item_ids])
 
 
 @torch.no_grad()

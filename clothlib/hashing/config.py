@@ -44,7 +44,7 @@ class HashingConfig(RunConfig):
     margin: float | None = None  # None: DSH's 2 x bits
     alpha: float = DEFAULT_ALPHA
     mu: float = MU
-    protocol: str = "instance"   # which ID makes a similar pair (clothlib.data.c2s.PROTOCOLS)
+    protocol: str = "instance"   # which ID makes a similar pair (clothlib.data.pairs.PROTOCOLS)
     same_category_push: float | None = 0.5  # x margin for same-category pairs of different IDs; None: left out
     seed: int = 0
     c2s: str | None = None       # consumer-to-shop folder; None: data/c2s

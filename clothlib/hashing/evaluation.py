@@ -17,6 +17,7 @@ import torch
 
 from .. import __version__
 from ..data import c2s
+from ..data.attributes import NA
 from ..retrieval import codes_to_hex, pack_codes, score_codes
 from .checkpoints import load_checkpoint
 from .losses import IGNORED, SIMILAR, pair_labels
@@ -104,7 +105,7 @@ def majority_baseline(train_rows: list[dict], test: SplitData) -> dict[str, floa
     result = {}
     for task, k in [(task, 1) for task in ALL_TASKS] + [(TOP3_TASK, 3)]:
         values = CATEGORY_TASK if task == TOP3_TASK else task
-        counts = Counter(row[values] for row in train_rows if row[values] != c2s.NA)
+        counts = Counter(row[values] for row in train_rows if row[values] != NA)
         target = test.targets[values]
         valid = target >= 0
         if not counts or not valid.any():

@@ -35,7 +35,7 @@ def default_margin(bits: int) -> float:
 
 
 def pair_labels(ids: np.ndarray, categories: np.ndarray) -> torch.Tensor:
-    """The consumer-to-shop pair rule (``clothlib.data.c2s.pair_label``) for every pair of a batch,
+    """The consumer-to-shop pair rule (``clothlib.data.pairs.pair_label``) for every pair of a batch,
     vectorised: SIMILAR for one ID, DISSIMILAR for different IDs of different categories, IGNORED
     for different IDs of one category (left out of the loss; see notebook 04)."""
     same_id = ids[:, None] == ids[None, :]

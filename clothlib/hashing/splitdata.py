@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import c2s
+from ..data import c2s, pairs
 from .config import HashingConfig
 from .features import split_features
 from .losses import IGNORED
@@ -52,7 +52,7 @@ def load_split_data(config: HashingConfig, split: str, max_items: int | None = N
     by_id = {row["item_id"]: row for row in c2s.load_manifest(folder)}
     ids = [str(i) for i in features["item_ids"]]
     rows = [by_id[i] for i in ids]
-    key = c2s.PROTOCOLS[config.protocol]
+    key = pairs.PROTOCOLS[config.protocol]
     return SplitData(ids, torch.from_numpy(features["consumer"]), torch.from_numpy(features["shop"]),
                      np.array([row[key] for row in rows]), np.array([row["category"] for row in rows]),
                      task_targets(rows))

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.c2s import PROTOCOLS, load_manifest
+from ..data.c2s import load_manifest
+from ..data.pairs import PROTOCOLS
 from .baselines import ITQ, LSH
 from .codes import hamming_distances, hamming_rank, rank_rows
 from .metrics import TOP_K, relevance, retrieval_scores
