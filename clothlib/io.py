@@ -1,8 +1,11 @@
-"""Atomic file writes: an artifact is either complete on disk or absent, never half-written."""
+"""Atomic file writes: an artifact is either complete on disk or absent, never half-written; staging
+folders for what is written as a folder, swept once their writer is dead; locks, so that two writers of
+one output take turns."""
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,3 +29,72 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# A staging folder's name carries its writer's process id, so the next run can tell a folder left by a
+# killed writer (swept) from a concurrent live writer's (left alone).
+_PARTIAL = ".{name}.partial-{pid}-"
+
+
+def staging_folder(target: str | os.PathLike) -> Path:
+    """A new empty folder beside ``target`` to build it in before one rename moves it into place.
+
+    Stale staging folders of ``target`` (their writer is dead: killed, out of memory) are swept
+    first, so a killed run leaves at most one behind, and only until the next run."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for folder in target.parent.glob(f".{target.name}.partial-*"):
+        if not _alive(_owner(folder.name[len(f".{target.name}.partial-"):])):
+            shutil.rmtree(folder, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=_PARTIAL.format(name=target.name, pid=os.getpid()), dir=target.parent))
+
+
+def _owner(suffix: str) -> int | None:
+    """The writer's pid in a staging folder's name (None for a name without one: an older clothlib's)."""
+    pid = suffix.split("-", 1)[0]
+    return int(pid) if pid.isdigit() and "-" in suffix else None
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # no /proc (macOS): os.kill's answer stands
+        return True
+
+
+@contextlib.contextmanager
+def exclusive(target: str | os.PathLike, waiting: str = "") -> Iterator[None]:
+    """Hold the lock of ``target`` (the file ``.<name>.lock`` beside it) for the block, waiting while
+    another process holds it, and print ``waiting`` once if it has to wait.
+
+    Two writers of one output take turns instead of racing (two downloads into one folder: the second
+    failed with a raw "Directory not empty"); the second should then find the first one's result. The
+    lock is the operating system's (``flock``), so it dies with its holder, ``kill -9`` included.
+    Where there is no ``fcntl`` (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

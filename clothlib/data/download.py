@@ -5,7 +5,9 @@ The data comes from the GitHub archive of bearpaw/clothing-co-parsing, or from a
 or the downloaded ``.zip`` itself). GitHub re-creates archives on demand, so the zip's own hash
 is not stable; instead each needed file is checked against ``ccp_manifest.tsv`` (path, size,
 sha256). Files are staged in a temporary folder beside ``dest`` and moved into place in one
-``os.replace``, so ``dest`` is either absent or a complete, verified copy.
+``os.replace``, so ``dest`` is either absent or a complete, verified copy; a killed run's staging
+folder is swept by the next run, and a second download into the same ``dest`` waits for the first
+(then finds its copy verified).
 
 Maintainers regenerate the manifest from a trusted copy with
 ``python data_scripts/download_ccp.py --write-manifest DIR``.
@@ -16,7 +18,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..config import progress_bar, settings
-from ..io import atomic_write
+from ..io import atomic_write, exclusive, staging_folder
 
 DEFAULT_URL = "https://github.com/bearpaw/clothing-co-parsing/archive/refs/heads/master.zip"
 MANIFEST_PATH = Path(__file__).with_name("ccp_manifest.tsv")
@@ -102,6 +103,20 @@ def fetch_ccp(
     if _is_verified(dest, entries, stamp):
         _say(progress, f"CCP dataset already verified at {dest}; nothing to do.")
         return dest
+    waiting = f"Another download into {dest} is running; waiting for it to finish." if progress else ""
+    with exclusive(dest, waiting):
+        if _is_verified(dest, entries, stamp):  # that other download made it
+            _say(progress, f"CCP dataset verified at {dest} by the download that ran meanwhile; nothing to do.")
+            return dest
+        _fetch(dest, source, url, entries, stamp, progress)
+    _say(progress, f"CCP dataset ready at {dest} ({len(entries)} files verified).")
+    return dest
+
+
+def _fetch(dest: Path, source: str | os.PathLike | None, url: str, entries: list[ManifestEntry], stamp: str,
+           progress: bool) -> None:
+    """Stage a verified copy beside ``dest`` (in a folder swept by the next run if this one is killed)
+    and move it into place."""
     if source is not None:
         source = Path(source).expanduser().resolve()
         if not zipfile.is_zipfile(source):
@@ -112,9 +127,7 @@ def fetch_ccp(
                 f"(export CLOTHLIB_DATA={dest}) or copy it elsewhere with another --dest."
             )
     _check_dest_free(dest)
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    work = staging_folder(dest)
     try:
         tree = work / "ccp"
         tree.mkdir()
@@ -130,8 +143,6 @@ def fetch_ccp(
         os.replace(tree, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _say(progress, f"CCP dataset ready at {dest} ({len(entries)} files verified).")
-    return dest
 
 
 def _say(progress: bool, message: str) -> None:
