@@ -78,8 +78,9 @@ def exclusive(target: str | os.PathLike, waiting: str = "") -> Iterator[None]:
 
     Two writers of one output take turns instead of racing (two downloads into one folder: the second
     failed with a raw "Directory not empty"); the second should then find the first one's result. The
-    lock is the operating system's (``flock``), so it dies with its holder, ``kill -9`` included.
-    Where there is no ``fcntl`` (Windows) the block runs unlocked."""
+    lock is the operating system's (``flock``), so it dies with its holder, ``kill -9`` included; the
+    holder removes the file on leaving (a killed one leaves it for the next holder to remove). Where
+    there is no ``fcntl`` (Windows) the block runs unlocked."""
     try:
         import fcntl
     except ImportError:
@@ -87,14 +88,24 @@ def exclusive(target: str | os.PathLike, waiting: str = "") -> Iterator[None]:
         return
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "a+") as lock:
+    path = target.parent / f".{target.name}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if waiting:
                 print(waiting, flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+                waiting = ""
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # still the file at ``path``, not one the previous holder removed while this one waited
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.unlink(path)
+        os.close(fd)
