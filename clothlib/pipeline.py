@@ -35,7 +35,7 @@ from .parsing import predict_scores
 from .parsing.config import DEFAULT_PARSER_FILE
 from .parsing.crf import refine
 from .parsing.crf_search import tuned_crf_params
-from .retrieval import TOP_K, NumpyHamming, pack_codes
+from .retrieval import TOP_K, NumpyHamming, binarize, pack_codes
 
 # The working resolution: a photo whose longest side is over WORKING_SIDE is scaled down to it before
 # parsing. CCP's photos are 550 wide and 786-877 tall, so every one of them is still parsed at its own
@@ -119,9 +119,9 @@ class ClothingRetriever:
             ids += [str(i) for i in cached["item_ids"]]
             views.append(cached["shop"][:, 0])
         with torch.no_grad():
-            codes = hasher.eval()(torch.from_numpy(np.concatenate(views)))["codes"].numpy()
+            codes = hasher.eval().codes(torch.from_numpy(np.concatenate(views)))
         return cls(parser, parser_config, tuned_crf_params(checkpoint["path"]), hasher, hasher_config, ids,
-                   pack_codes(codes >= 0), folder, max_pixels)
+                   codes, folder, max_pixels)
 
     def _timed(self, stage: str, started: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
@@ -184,7 +184,7 @@ class ClothingRetriever:
         with torch.no_grad():
             out = self.hasher.eval()(self.backbone(torch.from_numpy(np.stack(views))))
         self._timed("encode", started)
-        return pack_codes(out["codes"].numpy() >= 0), out["features"].numpy()
+        return pack_codes(binarize(out["codes"].numpy())), out["features"].numpy()
 
     def search_codes(self, codes: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The k nearest gallery items of each packed code (ties in gallery order)."""

@@ -32,7 +32,7 @@ from clothlib.hashing import features as features_module
 from clothlib.hashing.__main__ import main
 from clothlib.hashing.config import DEFAULT_NETWORK, SHIPPED_RUNS, checkpoint_name, checkpoint_stem
 from clothlib.parsing.config import DEFAULT_PARSER, DEFAULT_PARSER_FILE, ParsingConfig
-from clothlib.retrieval import codes_from_hex, load_export, unpack_codes
+from clothlib.retrieval import binarize, codes_from_hex, codes_to_hex, load_export, pack_codes, unpack_codes
 
 
 def test_loss_is_zero_for_identical_similar_codes_at_plus_minus_one():
@@ -225,6 +225,25 @@ def test_configs_are_frozen_and_checkpoints_carry_them():
         HashingConfig().bits = 16
     assert HashingConfig.from_dict(HashingConfig(bits=32).to_dict()) == HashingConfig(bits=32)
     assert HashingConfig().name == "hash_catt3_net_48" and HashingConfig(backbone="parsing").name.endswith("_parsing")
+
+
+# Computed by HashingNet.forward before its quantiser was a class (and before codes() existed), on three
+# seeded random feature vectors: the shipped checkpoints must keep giving these very bits.
+SHIPPED_CODES = {"hash_catt3_net_48": (["17d3180183af", "871265bfb267", "07b2501683ef"], -0.9455971717834473),
+                 "hash_simnet_48": (["3b9359abaeb8", "8f2325bf32e7", "07b359aea2a2"], 5.215479850769043)}
+
+
+@pytest.mark.parametrize("stem", SHIPPED_CODES)
+def test_shipped_networks_give_the_codes_they_gave_before_quantisers_were_classes(stem):
+    model, config, checkpoint = load_checkpoint(config_module.settings.checkpoint_dir / f"{stem}.pt")
+    assert config.quantiser == "sign_ste", "the string stays the stored config's value"
+    x = torch.randn(3, checkpoint["in_features"], generator=torch.Generator().manual_seed(0))
+    codes, relaxed_sum = SHIPPED_CODES[stem]
+    assert codes_to_hex(model.codes(x)) == codes
+    with torch.no_grad():
+        out = model(x)
+    assert abs(out["relaxed"].sum().item() - relaxed_sum) < 1e-4
+    assert codes_to_hex(pack_codes(binarize(out["relaxed"].numpy()))) == codes
 
 
 def test_the_default_networks_are_the_configs_defaults_and_shipped_files():

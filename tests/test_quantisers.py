@@ -15,7 +15,8 @@ from clothlib.hashing import HashingConfig, load_checkpoint, load_split_data, mo
 from clothlib.hashing import config as config_module
 from clothlib.hashing.__main__ import main
 from clothlib.hashing.ablation import ABLATION, ablation, compare_quantisers, comparison_run
-from clothlib.hashing.quantisers import QUANTISERS, Rotation, StraightThroughSign, code_layer
+from clothlib.hashing.quantisers import KINDS, QUANTISERS, Quantiser, Rotation, StraightThroughSign, quantiser_for
+from clothlib.retrieval import binarize, pack_codes
 
 
 def test_straight_through_sign_is_plus_minus_one_forward_and_hardtanh_backward():
@@ -48,8 +49,8 @@ def test_rotation_is_orthogonal_and_rounds_with_less_loss_than_no_rotation():
 def test_unknown_quantisers_are_refused_and_only_tanh_is_regularised():
     with pytest.raises(ValueError, match="choose one of"):
         HashingConfig(quantiser="round")
-    with pytest.raises(ValueError, match="choose one of"):
-        code_layer("round", 8, 16)
+    with pytest.raises(ValueError, match=r"unknown quantiser 'round'; choose one of \('tanh', 'sign_ste', 'itq'\)"):
+        quantiser_for("round")
     assert HashingConfig(quantiser="tanh").regulariser_weight == HashingConfig().alpha > 0
     assert [HashingConfig(quantiser=name).regulariser_weight for name in ("itq", "sign_ste")] == [0, 0]
     # a checkpoint written before the field existed trained the paper's tanh units; new ones say which
@@ -63,6 +64,39 @@ def test_unknown_quantisers_are_refused_and_only_tanh_is_regularised():
         "trunk.1.running_var", "trunk.1.num_batches_tracked", "trunk.4.weight", "trunk.4.bias", "trunk.5.weight",
         "trunk.5.bias", "trunk.5.running_mean", "trunk.5.running_var", "trunk.5.num_batches_tracked",
         "hash.0.weight", "hash.0.bias"}
+
+
+def test_each_config_string_names_exactly_one_quantiser_class():
+    assert tuple(KINDS) == tuple(QUANTISERS) == ("tanh", "sign_ste", "itq")
+    assert len(set(KINDS.values())) == len(KINDS) and all(issubclass(kind, Quantiser) for kind in KINDS.values())
+    for name, kind in KINDS.items():
+        assert kind.name == name and QUANTISERS[name] == kind.description
+        assert type(quantiser_for(name)) is kind
+        assert type(models.HashingNet("simnet", 32, 16, hidden=8, quantiser=name).quantiser) is kind
+    assert [name for name, kind in KINDS.items() if kind.fits] == ["itq"], "only ITQ learns a step after training"
+    with pytest.raises(TypeError, match="'sign_ste' quantiser learns nothing after training"):
+        quantiser_for("sign_ste").fit(quantiser_for("sign_ste").layer(8, 16), torch.zeros(4, 8))
+
+
+@pytest.mark.parametrize("quantiser", tuple(KINDS))
+def test_codes_are_the_signs_of_the_relaxed_output_with_zero_setting_the_bit(quantiser):
+    torch.manual_seed(0)
+    model = models.HashingNet("catt_net", 32, 16, hidden=8, quantiser=quantiser)
+    with torch.no_grad():
+        model.hash[0].weight[0] = 0  # bit 0's output is exactly 0 for every input: the tie
+        model.hash[0].bias[0] = 0
+    x = torch.randn(40, 32)
+    model.train()
+    packed = model.codes(x)
+    assert model.training, "codes() leaves the module's mode as it was"
+    with torch.no_grad():
+        out = model.eval()(x)
+    relaxed = out["relaxed"].numpy()
+    assert (relaxed[:, 0] == 0).all()
+    assert np.array_equal(packed, pack_codes(binarize(relaxed))) and packed.shape == (40, 2)
+    assert np.array_equal(packed, pack_codes(binarize(out["codes"].numpy()))), "codes and relaxed share their signs"
+    assert (packed[:, 0] >= 0x80).all(), "an output of exactly 0 sets its bit"
+    assert len({row.tobytes() for row in packed}) > 1
 
 
 @pytest.mark.parametrize("quantiser", ["sign_ste", "itq"])

@@ -13,7 +13,7 @@ from ..data import c2s
 from ..harness import RunConfig
 from .losses import DEFAULT_ALPHA, MU, default_margin
 from .models import BITS, VARIANTS
-from .quantisers import QUANTISERS
+from .quantisers import KINDS, quantiser_for
 
 # The backbone the shipped networks train on (its checkpoints' names carry no backbone suffix): ImageNet's
 # with its last stage tuned for garments (backbone_tuned.pt), which validation chose (the ablation).
@@ -49,7 +49,7 @@ class HashingConfig(RunConfig):
     seed: int = 0
     c2s: str | None = None       # consumer-to-shop folder; None: data/c2s
     max_items: int | None = None  # train (and validate) on the first N items of each split only: a small demo run
-    quantiser: str = "sign_ste"  # how the hash layer makes bits (clothlib.hashing.quantisers.QUANTISERS)
+    quantiser: str = "sign_ste"  # how the hash layer makes bits: a name in clothlib.hashing.quantisers.KINDS
 
     @classmethod
     def from_dict(cls, values: dict):
@@ -62,14 +62,13 @@ class HashingConfig(RunConfig):
             raise ValueError(f"bits must be one of {BITS}, not {self.bits}")
         if self.model not in VARIANTS:
             raise ValueError(f"unknown hashing model {self.model!r}; choose one of {tuple(VARIANTS)}")
-        if self.quantiser not in QUANTISERS:
-            raise ValueError(f"unknown quantiser {self.quantiser!r}; choose one of {tuple(QUANTISERS)}")
+        quantiser_for(self.quantiser)  # an unknown name is an error listing the known ones
 
     @property
     def regulariser_weight(self) -> float:
         """alpha for the paper's tanh units; 0 for the others (sign_ste's codes are +-1 already, itq
-        trains its float codes with no quantisation term by design)."""
-        return self.alpha if self.quantiser == "tanh" else 0.0
+        trains its float codes with no quantisation term by design): the quantiser's to say."""
+        return KINDS[self.quantiser]().regulariser_weight(self.alpha)
 
     @property
     def folder(self) -> Path:

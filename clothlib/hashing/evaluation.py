@@ -13,12 +13,13 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import __version__
 from ..data import c2s
 from ..data.attributes import NA
-from ..retrieval import codes_to_hex, pack_codes, score_codes
+from ..retrieval import binarize, codes_to_hex, hamming_distances, pack_codes, score_codes
 from .checkpoints import load_checkpoint
 from .losses import IGNORED, SIMILAR, pair_labels
 from .models import CATEGORY_TASK, HashingNet, task_values
@@ -34,12 +35,11 @@ def forward_views(model: HashingNet, data: SplitData) -> dict:
     return {"consumer": model(data.consumer[:, 0]), "shop": model(data.shop[:, 0])}
 
 
-def pair_accuracy(query_codes: torch.Tensor, gallery_codes: torch.Tensor, data: SplitData) -> float:
+def pair_accuracy(query_packed: np.ndarray, gallery_packed: np.ndarray, bits: int, data: SplitData) -> float:
     """Balanced accuracy (%) of "similar iff fewer than bits/4 bits differ" over all (consumer, shop)
     pairs of the split that the pair rule labels (the midpoint between 0 bits for a similar pair
     and the bits/2 the margin asks of a dissimilar one)."""
-    bits = query_codes.shape[1]
-    hamming = (bits - query_codes.sign() @ gallery_codes.sign().T) / 2
+    hamming = torch.from_numpy(hamming_distances(query_packed, gallery_packed))
     labels = pair_labels(data.pair_ids, data.categories)
     said_similar = hamming < bits / 4
     similar, dissimilar = labels == SIMILAR, labels != SIMILAR
@@ -69,8 +69,8 @@ def summary_metrics(out: dict, data: SplitData) -> dict:
     (consumer -> shop) and, for each task of the model, accuracy on the consumer views (the
     street-photo side); for the category head its top-3 accuracy too (``category_top3_acc``)."""
     query, gallery = out["consumer"]["codes"], out["shop"]["codes"]
-    metrics = {"pair_acc": pair_accuracy(query, gallery, data)}
-    query_packed, gallery_packed = pack_codes(query.numpy() >= 0), pack_codes(gallery.numpy() >= 0)
+    query_packed, gallery_packed = pack_codes(binarize(query.numpy())), pack_codes(binarize(gallery.numpy()))
+    metrics = {"pair_acc": pair_accuracy(query_packed, gallery_packed, query.shape[1], data)}
     retrieval = score_codes(query_packed, gallery_packed, data.item_ids, data.item_ids)
     metrics.update({k: retrieval[k] for k in ("top1", "top20")})
     for task, scores in out["consumer"]["logits"].items():
@@ -92,7 +92,7 @@ def item_records(out: dict, data: SplitData) -> dict[str, list[str]]:
     for its consumer view."""
     records = {"item_id": list(data.item_ids)}
     for view, column in CODE_COLUMNS.items():
-        records[column] = codes_to_hex(pack_codes(out[view]["codes"].numpy() >= 0))
+        records[column] = codes_to_hex(pack_codes(binarize(out[view]["codes"].numpy())))
     for task, scores in out["consumer"]["logits"].items():
         values = task_values(task)
         records[task] = [values[i] for i in scores.argmax(1).tolist()]

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..retrieval import pack_codes
 from .checkpoints import load_checkpoint
 from .evaluation import forward_views
 from .splitdata import load_split_data
@@ -30,7 +29,7 @@ def encode(path: str | os.PathLike, split: str = "test", progress: bool = True,
                        "backbone": config.backbone, "split": split, "c2s": str(folder.resolve()), "items": len(data),
                        "query": "consumer views", "gallery": "shop views", "clothlib": __version__}}
     for side, view in (("query", "consumer"), ("gallery", "shop")):
-        export[f"{side}_codes"] = pack_codes(views[view]["codes"].numpy() >= 0)
+        export[f"{side}_codes"] = model.codes(getattr(data, view)[:, 0])
         export[f"{side}_features"] = views[view]["features"].numpy().astype(np.float32)
         export[f"{side}_items"] = list(data.item_ids)
     export["query_relaxed"] = views["consumer"]["relaxed"].numpy().astype(np.float32)

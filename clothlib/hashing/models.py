@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..data.attributes import ATTRIBUTE_VALUES, NA
-from .quantisers import StraightThroughSign, code_layer
+from ..retrieval.codes import binarize, pack_codes
+from .quantisers import quantiser_for
 
 BITS = (16, 32, 48, 64)
 CATEGORY_TASK = "category"
@@ -61,7 +63,9 @@ class HashingNet(nn.Module):
     (-1, 1) for the paper's tanh quantiser, +-1 already for ``sign_ste``; see
     :mod:`~clothlib.hashing.quantisers`), the same before any sign (``relaxed``: for ``sign_ste`` its
     batch-normalised outputs clipped to [-1, 1], what asymmetric re-ranking compares; for the others the
-    codes themselves), the trunk's float features and the logits of every task."""
+    codes themselves), the trunk's float features and the logits of every task. Which is which is the
+    quantiser's to say (``self.quantiser``, looked up from the config's string); :meth:`codes` gives the
+    packed bits retrieval searches."""
 
     def __init__(self, model: str, in_features: int, bits: int, hidden: int = 512, dropout: float = 0.2,
                  quantiser: str = "tanh"):
@@ -72,7 +76,8 @@ class HashingNet(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
                                    nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden),
                                    nn.ReLU(inplace=True))
-        self.hash = code_layer(quantiser, hidden, bits)
+        self.quantiser = quantiser_for(quantiser)
+        self.hash = self.quantiser.layer(hidden, bits)
         self.tasks = variant_tasks(self.variant)
         categories = len(task_values(CATEGORY_TASK))
         extra = categories if self.variant.condition_on_category else 0
@@ -90,12 +95,20 @@ class HashingNet(nn.Module):
             conditioned = torch.cat([features, logits[CATEGORY_TASK].softmax(1)], 1)
         for task in self.tasks[1:]:
             logits[task] = self.heads[task](conditioned)
-        if isinstance(self.hash[-1], StraightThroughSign):
-            before = self.hash[:-1](features)
-            codes, relaxed = self.hash[-1](before), before.clamp(-1, 1)
-        else:
-            codes = relaxed = self.hash(features)
+        codes, relaxed = self.quantiser.outputs(self.hash, features)
         return {"codes": codes, "relaxed": relaxed, "features": features, "logits": logits}
+
+    @torch.no_grad()
+    def codes(self, x: torch.Tensor) -> np.ndarray:
+        """The packed codes of inputs ``x`` (one uint8 row each, :func:`~clothlib.retrieval.pack_codes`),
+        computed in eval mode on the module's device whatever its mode: the bits retrieval searches, each
+        the sign of the hash layer's output by :func:`~clothlib.retrieval.binarize`'s rule (0 sets the bit),
+        whatever the quantiser."""
+        training = self.training
+        try:
+            return pack_codes(binarize(self.eval()(x.to(self.hash[0].weight.device))["codes"].cpu().numpy()))
+        finally:
+            self.train(training)
 
 
 def build_model(config, in_features: int) -> HashingNet:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import harness
@@ -41,13 +40,12 @@ def _make_step(config: HashingConfig, data: SplitData):
 
 
 @torch.no_grad()
-def fit_rotation(model: HashingNet, data: SplitData, seed: int = 0) -> None:
-    """The ``itq`` quantiser's last step: learn the rotation on the training split's un-rotated codes
-    (both views of every item, unmirrored), so the sign loses least."""
+def fit_quantiser(model: HashingNet, data: SplitData, seed: int = 0) -> None:
+    """The quantiser's step after training (``itq``: its rotation), learnt on the training split's trunk
+    features of both views of every item, unmirrored, so the sign loses least."""
     model.eval()
-    rotation = model.hash[-1]
-    codes = torch.cat([model.hash[:-1](model.trunk(view[:, 0])) for view in (data.consumer, data.shop)])
-    rotation.fit(codes.numpy().astype(np.float64), seed)
+    features = torch.cat([model.trunk(view[:, 0]) for view in (data.consumer, data.shop)])
+    model.quantiser.fit(model.hash, features, seed)
 
 
 def train(config: HashingConfig, out: str | os.PathLike | None = None, progress: bool = True) -> Path:
@@ -68,7 +66,7 @@ def train(config: HashingConfig, out: str | os.PathLike | None = None, progress:
 
     return harness.train_run(config, out, kind="hashing", model=model, loader=loader, optimizer=optimizer,
                              step=_make_step(config, data), validate=validate,
-                             finish=(lambda model: fit_rotation(model, data, config.seed)) if config.quantiser == "itq"
+                             finish=(lambda model: fit_quantiser(model, data, config.seed)) if model.quantiser.fits
                              else None,
                              desc=f"{config.model} {config.bits} bits", in_features=data.consumer.shape[-1],
                              tasks={task: task_values(task) for task in model.tasks},
