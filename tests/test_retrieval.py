@@ -121,19 +121,44 @@ def test_backends_return_identical_rankings_ties_included(k, monkeypatch):
     gallery, queries = pack_codes(gallery_bits), pack_codes(query_bits)
     expected = hamming_rank(queries, gallery)[:, :k]
     monkeypatch.setattr(search, "BLOCK_SCORES", 1000)  # several query blocks
-    numpy_distances, numpy_indices = NumpyHamming().add(gallery[:100]).add(gallery[100:]).search(queries, k)
+    numpy_backend = NumpyHamming().add(gallery[:100]).add(gallery[100:])
+    assert isinstance(numpy_backend, search.SearchBackend) and len(numpy_backend) == 300
+    numpy_distances, numpy_indices = numpy_backend.search(queries, k)
     assert np.array_equal(numpy_indices, expected)
     assert np.array_equal(numpy_distances, np.take_along_axis(hamming_distances(queries, gallery), expected, 1))
     # on +-1 vectors cosine = 1 - 2 d / bits (exact in float32 at 16 bits: every term is +-1/16)
     plus_minus = lambda b: np.where(b, 1.0, -1.0).astype(np.float32)  # noqa: E731
-    float_distances, float_indices = FloatBruteForce().add(plus_minus(gallery_bits)).search(plus_minus(query_bits), k)
+    float_backend = FloatBruteForce().add(plus_minus(gallery_bits))
+    assert isinstance(float_backend, search.SearchBackend) and len(float_backend) == 300
+    float_distances, float_indices = float_backend.search(plus_minus(query_bits), k)
     assert np.array_equal(float_indices, expected)
     assert np.array_equal(float_distances * bits / 2, numpy_distances)
 
     pytest.importorskip("faiss")
-    faiss_distances, faiss_indices = search.FaissBinary().add(gallery).search(queries, k)
+    faiss_backend = search.FaissBinary().add(gallery)
+    assert isinstance(faiss_backend, search.SearchBackend) and len(faiss_backend) == 300
+    faiss_distances, faiss_indices = faiss_backend.search(queries, k)
     assert np.array_equal(faiss_indices, expected)
     assert np.array_equal(faiss_distances, numpy_distances)
+
+
+def test_the_search_protocol_is_what_every_backend_declares_and_a_partial_one_lacks():
+    # declared, not only duck-typed (issubclass is refused for a protocol with a property)
+    backends = (NumpyHamming, FloatBruteForce, search.FaissBinary)
+    assert all(search.SearchBackend in backend.__mro__ for backend in backends)
+
+    class AddOnly:
+        def add(self, gallery):
+            return self
+
+    assert not isinstance(AddOnly(), search.SearchBackend), "a duck-typed index needs search, len and nbytes too"
+
+    class Declared(search.SearchBackend):
+        def add(self, gallery):
+            return self
+
+    with pytest.raises(TypeError, match="abstract"):
+        Declared()  # a backend declaring the protocol cannot be made without all of it
 
 
 class HighIdsFirst:
@@ -257,7 +282,8 @@ def random_exports(c2s_folder, items=80, bits=12, dims=16):
         relaxed = np.tanh(queries @ planes)
         exports[split] = {"meta": {"bits": bits, "split": split, "c2s": str(c2s_folder), "checkpoint": "net.pt",
                                    "model": "net"},
-                          "query_codes": pack_codes(relaxed >= 0), "gallery_codes": pack_codes(gallery @ planes >= 0),
+                          "query_codes": pack_codes(binarize(relaxed)),
+                          "gallery_codes": pack_codes(binarize(gallery @ planes)),
                           "query_features": queries, "gallery_features": gallery,
                           "query_relaxed": relaxed.astype(np.float32), "query_items": ids, "gallery_items": ids}
     with open(c2s_folder / "manifest.csv", "w", newline="") as f:

@@ -1,5 +1,7 @@
-"""Exhaustive search backends with one interface: ``add(gallery)``, then ``search(queries, k)``
-returns ``(distances, indices)``, each ``(Q, k)``, nearest first.
+"""Exhaustive search backends with one interface, :class:`SearchBackend`: ``add(gallery)``, then
+``search(queries, k)`` returns ``(distances, indices)``, each ``(Q, k)``, nearest first; ``len()`` and
+``nbytes`` say how many items it holds and in how many bytes. Each backend subclasses the protocol, so
+one missing a method cannot be made, and two-stage search, the pipeline and the benchmarks take any.
 
 Every backend follows the tie policy of :mod:`clothlib.retrieval.codes` (equal distances in
 gallery order), so on the same codes :class:`NumpyHamming` and :class:`FaissBinary` return the
@@ -8,12 +10,38 @@ them (cosine = 1 - 2 d / bits). ``k`` larger than the gallery returns the whole 
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 
 from .codes import as_words, hamming_distances, rank_rows
 
 BLOCK_SCORES = 1 << 26  # query x gallery scores held at once (256 MiB of int32 or float32): 64 queries of
 # a million-item gallery per matrix product, so float brute force reads its 2 GB once per 64 queries
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    """An exhaustive index: what a gallery is searched through. ``isinstance`` checks a duck-typed one."""
+
+    @abstractmethod
+    def add(self, gallery: np.ndarray) -> SearchBackend:
+        """Append gallery rows (packed codes, or float features for the float backend); returns itself."""
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(distances, indices)`` of each query's ``k`` nearest gallery items (the whole gallery when
+        ``k`` is larger), nearest first, equal distances in gallery order (:func:`~.codes.rank_rows`)."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Gallery items held."""
+
+    @property
+    @abstractmethod
+    def nbytes(self) -> int:
+        """Bytes the gallery takes in the index."""
 
 
 def _import_faiss():
@@ -45,7 +73,7 @@ def _search_blocks(score, queries: np.ndarray, gallery_size: int, k: int) -> tup
     return np.concatenate(distances), np.concatenate(indices)
 
 
-class NumpyHamming:
+class NumpyHamming(SearchBackend):
     """Hamming distances by XOR and popcount of uint64 words, in NumPy."""
 
     def __init__(self):
@@ -67,7 +95,7 @@ class NumpyHamming:
         return _search_blocks(lambda block: hamming_distances(block, self.codes), queries_packed, len(self), k)
 
 
-class FaissBinary:
+class FaissBinary(SearchBackend):
     """FAISS ``IndexBinaryFlat``: the same exhaustive Hamming scan in C++ (SIMD popcount).
 
     Codes are padded with zero bytes to whole 8-byte words, as :func:`~clothlib.retrieval.codes.as_words`
@@ -141,7 +169,7 @@ def _first_k(distances: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.nda
     return distances[order], indices[order]
 
 
-class FloatBruteForce:
+class FloatBruteForce(SearchBackend):
     """Cosine similarity between L2-normalised float32 features, as one matrix product per block
     of queries; distances are ``1 - cosine``. The float reference the hash codes are compared to."""
 
