@@ -1,9 +1,10 @@
-"""Atomic file writes: an artifact is either complete on disk or absent, never half-written; staging
-folders for what is written as a folder, swept once their writer is dead; locks, so that two writers of
-one output take turns."""
+"""Atomic file writes (an artifact is either complete on disk or absent, never half-written) and
+file checksums (an artifact is the one it claims to be); staging folders for what is written as a
+folder, swept once their writer is dead; locks, so that two writers of one output take turns."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -109,3 +110,12 @@ def exclusive(target: str | os.PathLike, waiting: str = "") -> Iterator[None]:
     finally:
         os.unlink(path)
         os.close(fd)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of the file at ``path``, read in chunks (datasets' photos, exports' arrays)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

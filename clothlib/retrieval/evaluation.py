@@ -18,7 +18,6 @@ per gallery item. Everything here computes and returns; the command line writes.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..data.c2s import load_manifest
 from ..data.pairs import PROTOCOLS
+from ..results import load_arrays
 from .baselines import ITQ, LSH
 from .codes import hamming_distances, hamming_rank, rank_rows
 from .metrics import TOP_K, relevance, retrieval_scores
@@ -44,6 +44,7 @@ from .ties import tie_aware_scores
 EXPORT_ARRAYS = ("query_codes", "gallery_codes", "query_features", "gallery_features", "query_relaxed", "query_items",
                  "gallery_items")
 EXPORT_META = "export.json"  # written last: its presence marks a whole export
+ENCODE_COMMAND = "python -m clothlib.hashing encode --checkpoint CHECKPOINT --out DIR"
 FLOAT_BYTES = 4  # float32 features
 SHORTLIST_PROTOCOL = "instance"  # the protocol whose validation score chooses the shortlist length
 
@@ -71,16 +72,16 @@ def export_files(export: dict) -> dict[str, np.ndarray]:
 
 
 def load_export(folder: str | os.PathLike) -> dict:
-    """The export in ``folder``: its arrays, item ids and metadata, checked to agree with each other."""
+    """The export in ``folder``: its arrays (each checked against the checksum its ``export.json``
+    records, so a half-rewritten folder never scores as one export), item ids and metadata,
+    checked to agree with each other."""
     folder = Path(folder)
-    names = [EXPORT_META, *(f"{array}.npy" for array in EXPORT_ARRAYS)]
-    missing = [name for name in names if not (folder / name).exists()]
+    meta, arrays = load_arrays(folder, ENCODE_COMMAND, EXPORT_META)
+    missing = [f"{name}.npy" for name in EXPORT_ARRAYS if f"{name}.npy" not in arrays]
     if missing:
         raise FileNotFoundError(f"{folder} is not a complete encode export (missing {', '.join(missing)}); write "
-                                "one with `python -m clothlib.hashing encode --checkpoint CHECKPOINT --out DIR`.")
-    export = {"meta": json.loads((folder / EXPORT_META).read_text()), "folder": str(folder)}
-    for name in EXPORT_ARRAYS:
-        export[name] = np.load(folder / f"{name}.npy")
+                                f"one with `{ENCODE_COMMAND}`.")
+    export = {"meta": meta, "folder": str(folder), **{name: arrays[f"{name}.npy"] for name in EXPORT_ARRAYS}}
     sides = {"query": ("codes", "features", "relaxed", "items"), "gallery": ("codes", "features", "items")}
     for side, parts in sides.items():
         export[f"{side}_items"] = export[f"{side}_items"].tolist()
