@@ -79,7 +79,7 @@ done
   >"$LOGS/quantisers.log" 2>&1
 # what each change to the paper's network bought (validation split; runs it needs train into the cache folder)
 "$PY" -m clothlib.hashing ablation --model catt3_net --bits 48 --quiet >"$LOGS/ablation.log" 2>&1
-"$PY" -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json >"$LOGS/end_to_end.log" 2>&1
+"$PY" -m clothlib.endtoend --out checkpoints/end_to_end.test.json >"$LOGS/end_to_end.log" 2>&1
 "$PY" tools/render_readme.py
 if [ "$COMMIT" = 1 ]; then
   git add checkpoints README.md

@@ -1,16 +1,15 @@
 """clothlib: clothing parsing and hashing retrieval, reproduced on a CPU.
 
-The course notebooks call this package; every reusable piece of the pipeline lives here.
+The course notebooks call this package; every reusable piece of the pipeline lives in its modules.
+This root sits on top of them and only re-exports what a notebook's first cells use
+(``clothlib.require``, ``set_seed``, ``settings``, ``check_environment``, ``ClothingRetriever``);
+nothing inside clothlib imports it (``tests/test_layout.py``).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-import os
-import random
-
 from .config import Settings, settings
 from .env import check_environment
+from .foundation import __version__, require, set_seed
 
 __all__ = ["__version__", "ClothingRetriever", "check_environment", "require", "set_seed", "settings", "Settings"]
 
@@ -22,33 +21,3 @@ def __getattr__(name: str):
 
         return ClothingRetriever
     raise AttributeError(f"module 'clothlib' has no attribute {name!r}")
-
-
-def require(version: str) -> str:
-    """Check that the installed clothlib matches what a notebook was written for.
-
-    ``version`` is a ``"MAJOR.MINOR"`` prefix; a mismatch raises with the command that fixes it.
-    """
-    want = version.split(".")
-    have = __version__.split(".")
-    if have[: len(want)] != want:
-        raise RuntimeError(
-            f"This notebook expects clothlib {version}.x but clothlib {__version__} is installed "
-            f"(from {os.path.dirname(__file__)}). From the repository root run `pip install -e .` "
-            "(or `make course`), then restart the kernel."
-        )
-    return __version__
-
-
-def set_seed(seed: int = 0) -> int:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) so runs repeat exactly."""
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:
-        return seed
-    torch.manual_seed(seed)
-    return seed

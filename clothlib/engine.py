@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, set_seed
 from .config import progress_bar
+from .foundation import __version__, set_seed
 from .io import atomic_write
 
 StepFn = Callable[[torch.nn.Module, object], tuple[torch.Tensor, dict]]

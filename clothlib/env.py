@@ -5,8 +5,8 @@ import importlib
 import os
 import platform
 
-from . import __version__
 from .config import display_path, settings
+from .foundation import __version__
 
 # Dependencies of clothlib (pyproject.toml) that a hand-made environment most often lacks, each reported
 # with its fix: (module, pip package that provides it, what needs it).

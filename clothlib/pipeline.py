@@ -23,9 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import progress_bar, settings
-from .data import c2s, garments
-from .data.ccp import read_photo
+from .config import settings
+from .data import garments
 from .data.photos import MAX_PIXELS, load_downscaled
 from .hashing import load_checkpoint as load_hashing_checkpoint
 from .hashing.config import DEFAULT_NETWORK
@@ -35,7 +34,7 @@ from .parsing import predict_scores
 from .parsing.config import DEFAULT_PARSER_FILE
 from .parsing.crf import refine
 from .parsing.crf_search import tuned_crf_params
-from .retrieval import TOP_K, NumpyHamming, binarize, pack_codes
+from .retrieval import NumpyHamming, binarize, pack_codes
 
 # The working resolution: a photo whose longest side is over WORKING_SIDE is scaled down to it before
 # parsing. CCP's photos are 550 wide and 786-877 tall, so every one of them is still parsed at its own
@@ -204,32 +203,3 @@ class ClothingRetriever:
         codes, _ = self.encode([garment.view for garment in found])
         return list(zip(found, self.search_codes(codes, k)))
 
-
-def evaluate_end_to_end(retriever: ClothingRetriever, split: str = "test", crf: bool = True,
-                        ks=TOP_K, max_photos: int | None = None, progress: bool = True) -> dict:
-    """Top-k of queries cut from *predicted* masks: for every ground-truth item of ``split`` in
-    ``retriever.folder``, the garment of the same class in the parsed photo is the query and the
-    item's own shop view the answer. An item whose class the parser misses counts as not found."""
-    items = [row for row in c2s.load_manifest(retriever.folder) if row["split"] == split and row["source"] == "gt"]
-    by_photo: dict[str, list[dict]] = {}
-    for row in items:
-        by_photo.setdefault(row["photo_id"], []).append(row)
-    photos = sorted(by_photo)[:max_photos]
-    gallery_index = {item: i for i, item in enumerate(retriever.gallery_ids)}
-    ranks, found = [], 0
-    for photo_id in progress_bar(photos, progress, desc=f"end to end ({'FCN-CRF' if crf else 'FCN'})"):
-        image = read_photo(photo_id)
-        garments = {g.category: g for g in retriever.garments(image, crf)}
-        queries = [(row, garments[row["category"]]) for row in by_photo[photo_id] if row["category"] in garments]
-        ranks += [None] * (len(by_photo[photo_id]) - len(queries))
-        if not queries:
-            continue
-        found += len(queries)
-        codes, _ = retriever.encode([garment.view for _, garment in queries])
-        full = retriever.search.search(codes, len(retriever.gallery_ids))[1]
-        for (row, _), ranking in zip(queries, full):
-            ranks.append(int(np.flatnonzero(ranking == gallery_index[row["item_id"]])[0]))
-    total = len(ranks)
-    result = {f"top{k}": round(100 * sum(r is not None and r < k for r in ranks) / total, 3) for k in ks}
-    return {**result, "items": total, "found": found, "coverage": round(100 * found / total, 3),
-            "photos": len(photos), "crf": crf}

@@ -238,7 +238,7 @@ def retrieval_rows(baselines: Mapping | None, runs: Mapping[str, Mapping], detai
 def retrieval_results(rows: Mapping[str, Mapping], end_to_end: Mapping | None = None) -> str:
     """Paper Table 5: top-k and mAP under the instance protocol and the similar-item top-20 per row
     (:func:`retrieval_rows`), then the paper's rows (their data), then the end-to-end sentence if the
-    result of ``python -m clothlib.retrieval end-to-end`` is given."""
+    result of ``python -m clothlib.endtoend`` is given."""
     table = [[label, *(f"{scores['instance'][c]:.1f}" for c in RETRIEVAL_COLUMNS), f"{scores['similar']['top20']:.1f}"]
              for label, scores in rows.items()]
     table += [[f"paper: {name} (their data)", *("–" if v is None else f"{100 * v:.1f}" for v in values), "–", "–"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import re
 import types
 from pathlib import Path
 
@@ -19,26 +20,36 @@ import clothlib
 PACKAGE_DIR = Path(clothlib.__file__).parent
 
 # DESIGN.md's layers, lowest first. A module may import from its own layer's *same* unit and from
-# any lower layer; never upwards, never sideways into another unit of its layer.
+# any lower layer; never upwards, never sideways into another unit of its layer. The package root
+# sits above every module (it only re-exports), and the command lines above it: each ``__main__`` is
+# a unit of its own, which may import anything but another command line.
+ROOT = "clothlib"
+COMMAND_LINES = "__main__"
 LAYERS = [
-    {"config", "io", "timing", "cli", "metrics", "paper"},
+    {"foundation", "config", "io", "timing", "cli", "metrics", "paper"},
     {"engine", "results"},
     {"harness"},
     {"data"},
     {"parsing", "retrieval", "viz"},
     {"hashing"},
     {"pipeline", "widgets", "tables", "env", "exercises"},
-    {"webdemo"},
+    {"webdemo", "endtoend"},
+    {ROOT},
+    {COMMAND_LINES},
 ]
-COMMAND_LINES = "__main__"  # a stage's command line sits above everything: it may import any layer
 
 
 def _unit(module: str) -> str:
-    """``clothlib.parsing.crf`` -> ``parsing``; ``clothlib.io`` -> ``io``."""
+    """``clothlib.parsing.crf`` -> ``parsing``; ``clothlib.io`` -> ``io``; ``clothlib`` -> the root;
+    a command line (``clothlib.parsing.__main__``) is its own unit."""
+    if module == ROOT or module.endswith(f".{COMMAND_LINES}"):
+        return module
     return module.split(".")[1]
 
 
 def _layer(unit: str) -> int:
+    if unit.endswith(f".{COMMAND_LINES}"):
+        unit = COMMAND_LINES
     for index, units in enumerate(LAYERS):
         if unit in units:
             return index
@@ -55,8 +66,12 @@ def _modules() -> list[tuple[str, Path]]:
     return found
 
 
+KNOWN = {name for name, _ in _modules()}
+
+
 def _imports(module: str, path: Path) -> set[str]:
-    """Absolute names of the clothlib modules ``module`` imports (relative imports resolved)."""
+    """The clothlib modules ``module`` imports (relative imports resolved). ``from .. import harness``
+    imports the module ``clothlib.harness``; ``from .. import __version__`` imports the root."""
     tree = ast.parse(path.read_text())
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     names = set()
@@ -70,14 +85,9 @@ def _imports(module: str, path: Path) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            names.add(target)
-            names.update(f"{target}.{alias.name}" for alias in node.names)
-    return {name for name in names if name.startswith("clothlib.") and len(name.split(".")) > 1}
-
-
-def _real_modules(names: set[str], known: set[str]) -> set[str]:
-    """Keep the names that are modules (``from .x import f`` also yields ``x.f``)."""
-    return {name for name in names if name in known}
+            names.update(f"{target}.{alias.name}" if f"{target}.{alias.name}" in KNOWN else target
+                         for alias in node.names)
+    return names & KNOWN
 
 
 def test_every_submodule_name_is_a_module():
@@ -92,34 +102,64 @@ def test_every_submodule_name_is_a_module():
 
 
 def test_imports_go_one_way():
-    modules = _modules()
-    known = {name for name, _ in modules}
     problems = []
-    for module, path in modules:
-        if module == "clothlib" or module.endswith(COMMAND_LINES):
-            continue
+    for module, path in _modules():
         unit, level = _unit(module), _layer(_unit(module))
-        for target in _real_modules(_imports(module, path), known):
-            if target == "clothlib":
-                continue
+        for target in _imports(module, path):
             other = _unit(target)
-            if other == unit:
-                continue
-            if _layer(other) >= level:
+            if other != unit and _layer(other) >= level:
                 problems.append(f"{module} imports {target} (layer {_layer(other)} >= {level})")
     assert not problems, "imports against DESIGN.md's layers:\n" + "\n".join(problems)
 
 
 def test_layout_check_catches_an_upward_import(tmp_path):
-    """The checker itself: a data module importing hashing is reported."""
+    """The checker itself: a data module importing hashing, or the version from the package root, is
+    reported; a module imported through the root's name (``from .. import harness``) is that module."""
     source = tmp_path / "bad.py"
-    source.write_text("from ..hashing import features\n\ndef f():\n    from ..retrieval.codes import pack_codes\n")
+    source.write_text("from .. import __version__, harness\nfrom ..hashing import features\n\n"
+                      "def f():\n    from ..retrieval.codes import pack_codes\n")
     found = _imports("clothlib.data.bad", source)
-    assert {"clothlib.hashing.features", "clothlib.retrieval.codes"} <= found
-    assert _layer(_unit("clothlib.hashing.features")) > _layer(_unit("clothlib.data.bad"))
+    assert found == {"clothlib", "clothlib.harness", "clothlib.hashing.features", "clothlib.retrieval.codes"}
+    level = _layer(_unit("clothlib.data.bad"))
+    assert _layer(_unit("clothlib.hashing.features")) > level and _layer(_unit("clothlib")) > level
+    assert _layer(_unit("clothlib.harness")) < level
 
 
-@pytest.mark.parametrize("unit", sorted(set().union(*LAYERS)))
+def test_command_lines_are_the_top_and_one_does_not_import_another(tmp_path):
+    source = tmp_path / "__main__.py"
+    source.write_text("from ..parsing.__main__ import main\nfrom .. import pipeline\n")
+    found = _imports("clothlib.hashing.__main__", source)
+    assert found == {"clothlib.parsing.__main__", "clothlib.pipeline"}
+    assert _unit("clothlib.parsing.__main__") != _unit("clothlib.hashing.__main__")
+    top = _layer(_unit("clothlib.hashing.__main__"))
+    assert top == _layer(_unit("clothlib.parsing.__main__")) == len(LAYERS) - 1 > _layer(ROOT)
+
+
+@pytest.mark.parametrize("unit", sorted(set().union(*LAYERS) - {ROOT, COMMAND_LINES}))
 def test_every_layer_unit_exists(unit):
     """A unit named in the layers but gone from the package means DESIGN.md and this test are stale."""
     assert (PACKAGE_DIR / unit).is_dir() or (PACKAGE_DIR / f"{unit}.py").exists(), unit
+
+
+def _drawn_layers() -> dict[int, set[str]]:
+    """The words of each numbered row (and the unnumbered rows under it) of DESIGN.md's layer diagram."""
+    design = (PACKAGE_DIR.parent / "DESIGN.md").read_text()
+    diagram = design[design.index("## Layers"):].split("```")[1]
+    rows: dict[int, set[str]] = {}
+    number = None
+    for line in diagram.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if first.isdigit():
+            number = int(first)
+            rows[number] = set()
+        if number is not None:
+            rows[number] |= set(re.findall(r"[A-Za-z_]+", line))
+    return rows
+
+
+def test_design_md_draws_these_layers():
+    """DESIGN.md's diagram has LAYERS' rows, numbered from the bottom, each naming its units."""
+    drawn = _drawn_layers()
+    assert sorted(drawn) == list(range(len(LAYERS))), f"DESIGN.md numbers its layers {sorted(drawn)}"
+    missing = {index: sorted(units - drawn[index]) for index, units in enumerate(LAYERS) if units - drawn[index]}
+    assert not missing, f"DESIGN.md's layer rows lack these units of tests/test_layout.py's LAYERS: {missing}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import time
 
 import numpy as np
@@ -15,8 +16,10 @@ from clothlib import settings
 from clothlib.data import garments, read_photo
 from clothlib.data.attributes import ATTRIBUTE_VALUES
 from clothlib.data.splits import load_split
+from clothlib.endtoend import __main__ as endtoend_command
+from clothlib.endtoend import evaluate_end_to_end
 from clothlib.hashing import HashingConfig, features, train
-from clothlib.pipeline import WORKING_SIDE, ClothingRetriever, evaluate_end_to_end
+from clothlib.pipeline import WORKING_SIDE, ClothingRetriever
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,19 @@ def test_end_to_end_scores_count_missed_classes_as_misses(retriever):
     tops = [result[f"top{k}"] for k in (1, 5, 10, 20, 50, 100)]
     assert tops == sorted(tops) and 0 <= result["coverage"] <= 100 and result["found"] <= result["items"]
     assert tops[-1] <= result["coverage"], "an item whose class is missed can never be found"
+
+
+def test_end_to_end_command_checks_its_output_first_then_saves_what_the_library_returns(tmp_path, monkeypatch,
+                                                                                        capsys):
+    monkeypatch.setattr(endtoend_command, "evaluate_parsers", lambda hashing: pytest.fail("ran before --out"))
+    with pytest.raises(SystemExit):
+        endtoend_command.main(["--out", str(tmp_path)])  # a folder, not a file
+    assert "is a folder" in capsys.readouterr().err
+    scores = {"top1": 1.0, "top10": 2.0, "top20": 3.0, "coverage": 90.0}
+    result = {"hashing": "catt3_net", "bits": 16, "gallery": 5, "fcn": scores, "fcn_crf": scores}
+    monkeypatch.setattr(endtoend_command, "evaluate_parsers", lambda hashing: result)
+    endtoend_command.main(["--out", str(tmp_path / "end_to_end.test.json")])
+    assert json.loads((tmp_path / "end_to_end.test.json").read_text()) == result
 
 
 # --- photos as they come --------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .. import __version__, harness
+from .. import harness
 from ..data import c2s
+from ..foundation import __version__
 from ..retrieval import float_rank, relevance, topk_accuracy
 from .checkpoints import load_checkpoint
 from .config import HashingConfig, shipped_path

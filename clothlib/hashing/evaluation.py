@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
 from ..data import c2s
 from ..data.attributes import NA
+from ..foundation import __version__
 from ..retrieval import binarize, codes_to_hex, hamming_distances, pack_codes, score_codes
 from .checkpoints import load_checkpoint
 from .losses import IGNORED, SIMILAR, pair_labels

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..foundation import __version__
 from .checkpoints import load_checkpoint
 from .evaluation import forward_views
 from .splitdata import load_split_data

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..config import progress_bar
 from ..data.ccp import read_photo
 from ..data.splits import load_split
+from ..foundation import __version__
 from ..results import load_json
 from ..timing import latency
 from .checkpoints import load_checkpoint

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..data.classes import CLASSES
 from ..data.splits import load_split
+from ..foundation import __version__
 from ..timing import latency
 from .checkpoints import load_checkpoint
 from .config import EVAL_HEIGHTS

@@ -1,8 +1,7 @@
-"""``python -m clothlib.retrieval {evaluate,baselines,end-to-end}``: retrieval scores from the command line.
+"""``python -m clothlib.retrieval {evaluate,baselines}``: retrieval scores from the command line.
 
     python -m clothlib.retrieval evaluate --codes DIR [--validation VAL_DIR] [--out FILE]
     python -m clothlib.retrieval baselines --out checkpoints/retrieval_baselines.json
-    python -m clothlib.retrieval end-to-end --out checkpoints/end_to_end.test.json
 
 ``evaluate`` writes top-k accuracy and mAP of the hash codes (Hamming) and of the float features
 (cosine) of an encode export, under the instance and similar-item protocols, to FILE (default
@@ -10,8 +9,8 @@
 order within ties and the optimistic / pessimistic bounds. Given ``--validation`` (the same
 network's export of the validation split), also two-stage search with both re-rankers, the shortlist
 length chosen on that split; and the bytes each mode stores per gallery item. The library computes
-and returns; this command line fetches the inputs (backbone features from :mod:`clothlib.hashing`,
-the pipeline for end-to-end queries) and saves.
+and returns; this command line fetches the inputs (backbone features from :mod:`clothlib.hashing`)
+and saves. Queries cut by the parser instead of the ground-truth box: ``python -m clothlib.endtoend``.
 """
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from ..cli import check_output
 from ..data.c2s import default_folder, load_manifest
 from ..data.pairs import PROTOCOLS
 from ..hashing.features import split_features
-from ..pipeline import ClothingRetriever, evaluate_end_to_end
 from ..results import save_json
 from .evaluation import evaluate_baselines, evaluate_export, load_export
 from .metrics import TOP_K
@@ -46,14 +44,6 @@ def baselines(folder: Path, backbone: str, split: str = "test", seed: int = 0) -
             "rows": evaluate_baselines(fit_on, test["consumer"][:, 0], test["shop"][:, 0], ids, seed=seed)}
 
 
-def end_to_end(hashing: str | None) -> dict:
-    """Queries cut by the parsing network (FCN, FCN-CRF) instead of ground-truth boxes."""
-    retriever = ClothingRetriever.from_checkpoints(hashing=hashing, progress=False)
-    return {"hashing": retriever.hasher_config.model, "bits": retriever.hasher_config.bits,
-            "gallery": len(retriever.gallery_ids), "fcn": evaluate_end_to_end(retriever, crf=False, progress=False),
-            "fcn_crf": evaluate_end_to_end(retriever, crf=True, progress=False)}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m clothlib.retrieval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,18 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     baselines_cmd.add_argument("--out", required=True, help="results JSON")
     baselines_cmd.add_argument("--c2s", help="consumer-to-shop folder (default: data/c2s)")
     baselines_cmd.add_argument("--backbone", default="imagenet", choices=("imagenet", "parsing"))
-    e2e_cmd = commands.add_parser("end-to-end",
-                                  help="queries cut from parsed photos (FCN, FCN-CRF) vs ground-truth boxes")
-    e2e_cmd.add_argument("--out", required=True, help="results JSON")
-    e2e_cmd.add_argument("--hashing", help="hashing checkpoint (default: checkpoints/hash_catt3_net_48.pt)")
     args = parser.parse_args(argv)
     out = check_output(parser, args.out or Path(args.codes) / RESULT_NAME, "--out" if args.out else "--out FILE")
 
-    if args.command == "end-to-end":
-        result = end_to_end(args.hashing)
-        for name in ("fcn", "fcn_crf"):
-            print(name, {k: result[name][k] for k in ("top1", "top10", "top20", "coverage")})
-    elif args.command == "baselines":
+    if args.command == "baselines":
         result = baselines(Path(args.c2s) if args.c2s else default_folder(), args.backbone)
         for name, scores in result["rows"].items():
             print(f"{name:<14} top20 instance {_percent(scores['instance']['top20']):>7}  "
