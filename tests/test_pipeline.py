@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from clothlib import settings
@@ -19,6 +20,7 @@ from clothlib.data.splits import load_split
 from clothlib.endtoend import __main__ as endtoend_command
 from clothlib.endtoend import evaluate_end_to_end
 from clothlib.hashing import HashingConfig, features, train
+from clothlib.parsing import CRFParams, crf_search
 from clothlib.pipeline import WORKING_SIDE, ClothingRetriever
 
 
@@ -48,6 +50,15 @@ def test_a_test_photo_goes_all_the_way(retriever):
     # the same garments as cutting the class map by hand with the builder's rules
     labels = retriever.parse(photo)
     assert [g.category for g, _ in results] == list(garments.garment_regions(labels))
+
+
+def test_the_crf_kernel_is_the_validation_searchs_choice_not_the_checkpoints(retriever):
+    """DESIGN.md: the kernel lives in ``<stem>.crf.json`` (its ``best``), read by tuned_crf_params
+    alone; the parsing checkpoint carries no CRF parameters that could disagree with it."""
+    shipped = settings.checkpoint_dir / "effnet_fcn.pt"
+    search = json.loads(crf_search.crf_file(shipped).read_text())
+    assert retriever.crf_params == CRFParams.from_dict(search["best"])
+    assert not any("crf" in key for key in torch.load(shipped, map_location="cpu", weights_only=True))
 
 
 def test_end_to_end_scores_count_missed_classes_as_misses(retriever):
