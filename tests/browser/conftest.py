@@ -3,12 +3,17 @@
 127.0.0.1 for one test module and stopped after it.
 
 Every test here is marked ``browser``: ``make test`` leaves this folder out, ``make test-browser``
-runs it (after ``make book``; ``.ci/run`` runs both). Without Chromium or Selenium they fail
-with the command that installs them, never silently skip. Screenshots and measurements go to ``build/browser/``.
+runs it (after ``make book``; ``.ci/run`` runs both). Without Chromium or Selenium, a plain ``pytest``
+(which collects every folder under ``tests``) reports each module here as skipped, with the reason and
+the command that installs them; asked for by name with ``-m browser`` (as ``make test-browser`` asks),
+a missing browser is an error instead, so the browser step never passes without a browser.
+Screenshots and measurements go to ``build/browser/``.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -16,13 +21,43 @@ import pytest
 from browsing import OUT
 
 INSTALL = "apt-get install chromium chromium-driver (as root, after apt-get update), then pip install -e '.[browser]'"
-try:
-    import selenium  # noqa: F401  (the test modules import it; say here how to get it)
-except ImportError as err:
-    raise ImportError(f"the browser tests need Selenium: {INSTALL}") from err
-
 CHROMIUM = os.environ.get("CLOTHLIB_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CLOTHLIB_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+@functools.cache
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here (Selenium, Chromium or its driver absent), or None."""
+    try:
+        import selenium  # noqa: F401  (the test modules import it)
+    except ImportError:
+        return f"the browser tests need Selenium: {INSTALL}"
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
+    if missing:
+        return f"the browser tests need {', '.join(missing)}: {INSTALL}"
+    return None
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    """``-m browser``: the run asked for the browser tests themselves (``make test-browser``)."""
+    return re.fullmatch(r"\s*browser\s*", config.getoption("markexpr") or "") is not None
+
+
+class _Unavailable(pytest.Module):
+    """A test module here when the browser is missing: skipped with the reason, never imported (its
+    ``import selenium`` would abort the whole session at collection)."""
+
+    def collect(self):
+        pytest.skip(missing_browser(), allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    why = missing_browser()
+    if why is None:
+        return None
+    if _asked_for(parent.config):
+        raise pytest.UsageError(why)
+    return _Unavailable.from_parent(parent, path=module_path)
 
 
 def pytest_collection_modifyitems(items):
@@ -42,9 +77,6 @@ def out_dir() -> Path:
 def browser():
     """Headless Chromium, 1400 x 1000, driven by the chromedriver of the same Debian release (no
     download: Selenium Manager is never asked, the driver's path is given)."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
-    if missing:
-        raise FileNotFoundError(f"{', '.join(missing)} not found: {INSTALL}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
