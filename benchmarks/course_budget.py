@@ -40,9 +40,10 @@ import nbformat
 from nbclient import NotebookClient
 
 from clothlib.io import atomic_write
+from clothlib.results import artifact_path
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "course_budget.json"
+RESULTS = artifact_path("benchmark", REPO / "benchmarks" / "results", benchmark="course_budget")
 
 
 def poll_replies_in_slices() -> None:

@@ -27,10 +27,11 @@ import numpy as np
 from clothlib.config import settings
 from clothlib.data import NUM_CLASSES, load_split, read_photo, tagged_ids
 from clothlib.parsing import CRFParams, dense_crf, load_checkpoint, predict_scores, tuned_crf_params
-from clothlib.results import save_json
+from clothlib.results import artifact_path, save_json
 from clothlib.timing import best_of
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "crf_speed.json")
+RESULTS = str(artifact_path("benchmark", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                            benchmark="crf_speed"))
 CHECKPOINT = settings.checkpoint_dir / "effnet_fcn.pt"
 
 

@@ -19,10 +19,11 @@ import torch
 from clothlib import settings
 from clothlib.data import load_split, read_photo
 from clothlib.parsing import MODELS, ParsingConfig, load_checkpoint, make_model, predict_scores
-from clothlib.results import save_json
+from clothlib.results import artifact_path, save_json
 from clothlib.timing import best_of
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "parsing_speed.json")
+RESULTS = str(artifact_path("benchmark", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                            benchmark="parsing_speed"))
 
 
 def shipped_config(name: str) -> ParsingConfig:

@@ -28,9 +28,10 @@ from PIL import Image
 
 from clothlib.data import check_dataset, load_split, tagged_ids
 from clothlib.pipeline import WORKING_SIDE, ClothingRetriever
-from clothlib.results import save_json
+from clothlib.results import artifact_path, save_json
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "pipeline_speed.json")
+RESULTS = str(artifact_path("benchmark", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                            benchmark="pipeline_speed"))
 PHONE_SIDE = 4000  # the long side of a 12-megapixel phone photo (4000 x 3000)
 ORIENTATION = 6  # EXIF: "rotate 90 degrees clockwise to view": a portrait stored as the sensor sees it
 TARGET_SECONDS = 1.5

@@ -22,12 +22,13 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from clothlib.results import save_json
+from clothlib.results import artifact_path, save_json
 from clothlib.retrieval import FaissBinary, FloatBruteForce, NumpyHamming, load_export
 from clothlib.retrieval.codes import as_words
 from clothlib.timing import best_of
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "retrieval_speed.json")
+RESULTS = str(artifact_path("benchmark", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                            benchmark="retrieval_speed"))
 GALLERY = 1_000_000
 QUICK_GALLERY = 20_000
 BITS = 64

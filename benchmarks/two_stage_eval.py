@@ -35,10 +35,11 @@ from clothlib import __version__
 from clothlib.config import settings
 from clothlib.data import c2s
 from clothlib.hashing import encode, load_checkpoint
-from clothlib.results import load_json, metrics_path, save_json
+from clothlib.results import artifact_path, load_json, metrics_path, save_json
 from clothlib.retrieval import RERANKERS, TwoStage, evaluate_export, relevance, retrieval_scores
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "two_stage_eval.json")
+RESULTS = str(artifact_path("benchmark", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                            benchmark="two_stage_eval"))
 REFERENCE_SHORTLIST = 100  # the quick check re-ranked the Hamming top 100
 PROTOCOL = "instance"
 

@@ -29,12 +29,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from clothlib.config import settings
-from clothlib.results import load_json, save_json
+from clothlib.results import artifact_name, artifact_path, load_json, save_json
 from clothlib.retrieval import RERANKERS, FaissBinary, FloatBruteForce, NumpyHamming, TwoStage, pack_codes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results", "two_stage_speed.json")
-SCORES = "hash_catt3_net_48.test.retrieval.json"  # where R was chosen on validation
+RESULTS = str(artifact_path("benchmark", os.path.join(HERE, "results"), benchmark="two_stage_speed"))
+SCORES = artifact_name("retrieval", stem="hash_catt3_net_48", split="test")  # where R was chosen on validation
 GALLERY = 1_000_000
 QUICK_GALLERY = 20_000
 BITS = 48

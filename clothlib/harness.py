@@ -23,7 +23,7 @@ import torch
 
 from .config import settings
 from .engine import StepFn, fit, load_release, poly_schedule, release
-from .results import save_json
+from .results import beside, save_json
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def state_path(out: str | os.PathLike) -> Path:
 
 def curve_path(checkpoint: str | os.PathLike) -> Path:
     """The training curve written beside a released checkpoint (``<stem>.curve.json``)."""
-    return Path(checkpoint).with_suffix(".curve.json")
+    return beside("curve", checkpoint)
 
 
 def cached_run_path(name: str, config: RunConfig) -> Path:

@@ -3,10 +3,11 @@ what they just computed) and by ``tools/render_readme.py`` (on the shipped resul
 has one layout and one set of paper columns wherever it is shown.
 
 Builders take results in memory, exactly as the evaluation functions return them and the command
-lines save them; ``shipped_*`` helpers read those files from ``settings.checkpoint_dir`` (or a given
-folder) through :func:`clothlib.results.load_json`, so a missing file is an error naming the command
-that writes it. Every function returns a Markdown string (``IPython.display.Markdown(...)`` shows it);
-``markdown(header, rows)`` is the one formatter, for any other table a notebook shows.
+lines save them; :func:`shipped` builds a README table from those files in ``settings.checkpoint_dir``
+(or a given folder), read through :func:`clothlib.results.load_artifact`, so a missing file is an
+error naming the command that writes it. :data:`SHIPPED` says which files each table reads. Every
+function returns a Markdown string (``IPython.display.Markdown(...)`` shows it); ``markdown(header,
+rows)`` is the one formatter, for any other table a notebook shows.
 
 Parsing (notebooks 02, 03)
     parsing_results(ours, sources)    label -> metrics dict (overall_acc, mean_acc, mean_iu), beside the
@@ -36,23 +37,23 @@ The course (README, notebooks)
     notebook_budget(budget, name)     one notebook's measured time and memory in both modes
     reproduce(budget, curves, ...)    the steps that rebuild every shipped result, with their times
 Shipped files
-    shipped_parsing_results(), shipped_hashing_tasks(), shipped_retrieval_results(speed=None),
-    shipped_parsing_training(), shipped_hashing_training(), shipped_reproduce(budget)
+    shipped(name, folder=None, **given)   the table ``name`` (a README section: ``parsing-results``,
+                                      ``retrieval-results``, ...) from the shipped results files
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import paper
-from .config import REPO_DIR, settings
+from .config import settings
 from .hashing.config import DEFAULT_BACKBONE, DEFAULT_NETWORK, SHIPPED_RUNS, TRAIN_SCRIPT, checkpoint_name
-from .results import load_json
+from .results import PARSING_SCRIPT, artifact_command, load_artifact, shown
 
 PARSING_MODELS = ("effnet_fcn", "net1", "net2")  # the shipped parsing checkpoints, in the README's order
 CRF_MODELS = ("effnet_fcn", "net1")  # those with a tuned CRF evaluated on the test split
-PARSING_SCRIPT = "bash checkpoints/train_parsing.sh"  # makes every shipped parsing checkpoint and results file
+PARSER = "effnet_fcn"  # the shipped parser: the one with goals, test-time augmentation and fine-tuned levers
 COLUMN_TITLES = {"overall_acc": "overall acc", "mean_acc": "mean acc", "mean_iu": "mean IU", "boundary_f": "boundary F"}
 RETRIEVAL_COLUMNS = [f"top{k}" for k in paper.RETRIEVAL_TOP_K] + ["mAP"]
 OTHER_BACKBONES = {"imagenet": "untuned ImageNet backbone", "parsing": "parsing backbone"}  # name suffix -> label
@@ -245,11 +246,12 @@ def retrieval_results(rows: Mapping[str, Mapping], end_to_end: Mapping | None = 
               for name, values in paper.RETRIEVAL_TABLE.items()]
     text = markdown(["method (instance protocol, %)", *RETRIEVAL_COLUMNS, "similar-item top20"], table)
     if end_to_end:
+        where = shown("end_to_end", split="test")
         found = "; ".join(f"{label}: top-20 {end_to_end[key]['top20']:.1f} % with the garment's class found for "
                           f"{end_to_end[key]['coverage']:.0f} % of items"
                           for key, label in (("fcn", "FCN"), ("fcn_crf", "FCN-CRF")))
         text += (f"\n\nEnd to end (queries cut from the parsed photo instead of the ground-truth box, "
-                 f"{end_to_end['hashing']} {end_to_end['bits']} bits): {found} (`checkpoints/end_to_end.test.json`).")
+                 f"{end_to_end['hashing']} {end_to_end['bits']} bits): {found} (`{where}`).")
     return text
 
 
@@ -302,8 +304,9 @@ def search_speed(speed: Mapping) -> str:
 
     parts = "; ".join(f"{row['mode']}: {row['p50_ms']:.1f} ms, {row['bytes_per_item']:,g} bytes/item{memory(row)}"
                       for row in speed["rows"])
-    return (f"Storage and speed (`benchmarks/results/two_stage_speed.json`: a synthetic {speed['gallery']:,}-item "
-            f"gallery of {speed['bits']}-bit codes and {speed['feature_dims']}-d float32 features, top-{speed['top']}, "
+    return (f"Storage and speed (`{shown('benchmark', benchmark='two_stage_speed')}`: a synthetic "
+            f"{speed['gallery']:,}-item gallery of {speed['bits']}-bit codes and {speed['feature_dims']}-d float32 "
+            f"features, top-{speed['top']}, "
             f"median time of a single query on {speed['threads']} core): {parts}.")
 
 
@@ -398,7 +401,7 @@ def hashing_training(runs: Mapping[str, tuple[Sequence[Mapping], int]]) -> str:
 
 def course_budget() -> dict:
     """What ``benchmarks/course_budget.py`` last measured (``benchmarks/results/course_budget.json``)."""
-    return load_json(REPO_DIR / "benchmarks" / "results" / "course_budget.json", "python benchmarks/course_budget.py")
+    return load_artifact("benchmark", benchmark="course_budget")
 
 
 def notebook_budget(budget: Mapping, notebook: str) -> str:
@@ -481,115 +484,7 @@ def reproduce(budget: Mapping, parsing_curves: Mapping[str, Sequence[Mapping]], 
     return markdown(["step", "command", "time on the 2-core machine"], rows)
 
 
-# --- the shipped results files ----------------------------------------------------------------------
-
-def shipped_parsing_results(folder: str | Path | None = None) -> str:
-    """:func:`parsing_results` of the shipped parsing checkpoints' test metrics (and their CRF's)."""
-    folder = _folder(folder)
-    ours, sources = {}, {}
-    for model in PARSING_MODELS:
-        metrics = load_json(folder / f"{model}.test.metrics.json",
-                            f"python -m clothlib.parsing evaluate --checkpoint checkpoints/{model}.pt --split test")
-        ours[model] = metrics
-        sources[model] = f"`checkpoints/{model}.test.metrics.json` ({metrics['photos']} test photos)"
-        if model in CRF_MODELS:
-            refined = load_json(folder / f"{model}.test.crf.metrics.json",
-                                f"python -m clothlib.parsing crf-eval --checkpoint checkpoints/{model}.pt --split test")
-            ours[f"{model} + dense CRF"] = refined["crf"]
-            sources[f"{model} + dense CRF"] = (f"`checkpoints/{model}.test.crf.metrics.json` "
-                                               "(CRF tuned on the validation split)")
-    return parsing_results(ours, sources)
-
-
-def _hashing_names() -> list[str]:
-    """The shipped hashing checkpoints' stems, in ``SHIPPED_RUNS`` order."""
-    return [checkpoint_name(*run)[:-3] for run in SHIPPED_RUNS]
-
-
-def shipped_hashing_tasks(folder: str | Path | None = None) -> str:
-    """:func:`hashing_tasks` of the shipped multi-task networks at 48 bits on the default backbone."""
-    folder = _folder(folder)
-    runs = {name: load_json(folder / f"{name}.test.metrics.json", TRAIN_SCRIPT)
-            for name, (model, bits, backbone) in zip(_hashing_names(), SHIPPED_RUNS)
-            if bits == 48 and backbone == DEFAULT_BACKBONE and model != "simnet"}
-    return hashing_tasks(runs, "from `checkpoints/hash_*.test.metrics.json`")
-
-
-def shipped_quantisers(folder: str | Path | None = None, stem: str = f"{DEFAULT_NETWORK}_imagenet") -> str:
-    """:func:`quantisers` of the comparison saved beside the shipped ``stem`` checkpoint."""
-    command = "python -m clothlib.hashing compare-quantisers --model catt3_net --bits 48 --backbone imagenet"
-    return quantisers(load_json(_folder(folder) / f"{stem}.quantisers.val.json", command))
-
-
-def shipped_crf_choice(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:
-    """:func:`crf_choice` of the search saved beside the shipped ``stem`` checkpoint."""
-    return crf_choice(load_json(_folder(folder) / f"{stem}.crf.json",
-                                f"python -m clothlib.parsing crf-search --checkpoint checkpoints/{stem}.pt"))
-
-
-def shipped_ablation(folder: str | Path | None = None, stem: str = DEFAULT_NETWORK) -> str:
-    """:func:`ablation` of the ablation saved beside the shipped ``stem`` checkpoint."""
-    return ablation(load_json(_folder(folder) / f"{stem}.ablation.val.json",
-                              "python -m clothlib.hashing ablation --model catt3_net --bits 48"))
-
-
-def shipped_test_time_augmentation(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:
-    """:func:`test_time_augmentation` of the comparison saved beside the shipped ``stem`` checkpoint."""
-    return test_time_augmentation(load_json(_folder(folder) / f"{stem}.val.tta.json",
-                                            f"python -m clothlib.parsing tta --checkpoint checkpoints/{stem}.pt"))
-
-
-LEVERS = {"effnet_fcn_cross_entropy": "+ 4 epochs, cross-entropy (control)",
-          "effnet_fcn_lovasz_softmax": "+ 4 epochs, Lovász-softmax"}  # checkpoints/levers/, by parsing_levers.sh
-
-
-def shipped_parsing_levers(folder: str | Path | None = None) -> str:
-    """:func:`parsing_levers` of the fine-tuning runs ``checkpoints/parsing_levers.sh`` wrote."""
-    folder = _folder(folder)
-    command = "bash checkpoints/parsing_levers.sh"
-    return parsing_levers(load_json(folder / "effnet_fcn.val.metrics.json", command),
-                          {label: (load_json(folder / "levers" / f"{stem}.val.metrics.json", command),
-                                   load_json(folder / "levers" / f"{stem}.curve.json", command))
-                           for stem, label in LEVERS.items()})
-
-
-def shipped_retrieval_results(folder: str | Path | None = None, speed: Mapping | None = None) -> str:
-    """:func:`retrieval_results` of the shipped baselines, networks (tie bounds and two-stage rows for
-    ``DETAILED_RUNS``) and end-to-end queries, then what those rows mean and, given the speed
-    benchmark's result, :func:`search_speed`."""
-    folder = _folder(folder)
-    baselines = load_json(folder / "retrieval_baselines.json", TRAIN_SCRIPT)
-    runs = {name: load_json(folder / f"{name}.test.retrieval.json", TRAIN_SCRIPT) for name in _hashing_names()}
-    text = retrieval_results(retrieval_rows(baselines, runs, DETAILED_RUNS),
-                             load_json(folder / "end_to_end.test.json", TRAIN_SCRIPT))
-    detailed = runs[DETAILED_RUNS[0]]
-    rule = detailed["two_stage"]["rule"]
-    text += ("\n\nA 48-bit Hamming distance takes at most 49 values, so many gallery items tie with a query's right "
-             "answer: the plain rows order ties by gallery position; the \"ties\" rows score the same codes with "
-             "ties in random order (expected value, closed form) and with the right item first or last among its "
-             "ties (the bounds). Two-stage rows re-rank the Hamming top R by the query's relaxed code against the "
-             "stored codes (asymmetric: the gallery stores codes only) or by the float features (the gallery stores "
-             f"them too), R chosen on the {rule['chosen_on']} split ({rule['validation_queries']} queries: the "
-             f"smallest R within {rule['tolerance_points']} points of the best {rule['protocol']} "
-             f"{rule['metric']}); their ties are in gallery order.")
-    return text + (f"\n\n{search_speed(speed)}" if speed else "")
-
-
-def _trained(folder: Path, names: Sequence[str], command: str) -> dict[str, tuple[list, int]]:
-    """Name -> (training curve, checkpoint size in bytes), for checkpoints in ``folder``."""
-    runs = {}
-    for name in names:
-        curve = load_json(folder / f"{name}.curve.json", command)
-        if not (folder / f"{name}.pt").exists():
-            raise FileNotFoundError(f"{folder / name}.pt not found. Make it with `{command}`.")
-        runs[name] = (curve, (folder / f"{name}.pt").stat().st_size)
-    return runs
-
-
-def shipped_parsing_training(folder: str | Path | None = None) -> str:
-    """:func:`parsing_training` of the shipped parsing checkpoints."""
-    return parsing_training(_trained(_folder(folder), PARSING_MODELS, PARSING_SCRIPT))
-
+# --- the goals of the issues ------------------------------------------------------------------------
 
 def _goal_row(goal: str, target: str, reached: str, met: bool) -> list[str]:
     """One row of an issue's goals table: what, the target, what was reached, and whether it was met."""
@@ -647,33 +542,99 @@ def parsing_goals(plain: Mapping, refined: Mapping, crf_search: Mapping, tta: Ma
                      "met"], rows)
 
 
-def shipped_parsing_goals(folder: str | Path | None = None, stem: str = "effnet_fcn") -> str:
-    """:func:`parsing_goals` of the shipped ``stem`` checkpoint's files."""
-    folder = _folder(folder)
+def retrieval_summary(baselines: Mapping, runs: Mapping[str, Mapping], end_to_end: Mapping,
+                      speed: Mapping | None = None, detailed: Sequence[str] = DETAILED_RUNS) -> str:
+    """:func:`retrieval_results` of the baselines, networks (name -> retrieval results file; tie bounds
+    and two-stage rows for ``detailed``) and end-to-end queries, then what those rows mean and, given
+    the speed benchmark's result, :func:`search_speed`."""
+    text = retrieval_results(retrieval_rows(baselines, runs, detailed), end_to_end)
+    rule = runs[detailed[0]]["two_stage"]["rule"]
+    text += ("\n\nA 48-bit Hamming distance takes at most 49 values, so many gallery items tie with a query's right "
+             "answer: the plain rows order ties by gallery position; the \"ties\" rows score the same codes with "
+             "ties in random order (expected value, closed form) and with the right item first or last among its "
+             "ties (the bounds). Two-stage rows re-rank the Hamming top R by the query's relaxed code against the "
+             "stored codes (asymmetric: the gallery stores codes only) or by the float features (the gallery stores "
+             f"them too), R chosen on the {rule['chosen_on']} split ({rule['validation_queries']} queries: the "
+             f"smallest R within {rule['tolerance_points']} points of the best {rule['protocol']} "
+             f"{rule['metric']}); their ties are in gallery order.")
+    return text + (f"\n\n{search_speed(speed)}" if speed else "")
 
-    def made_by(suffix: str, command: str) -> Mapping:
-        return load_json(folder / f"{stem}.{suffix}",
-                         f"python -m clothlib.parsing {command} --checkpoint checkpoints/{stem}.pt")
 
-    return parsing_goals(made_by("test.metrics.json", "evaluate --split test"),
-                         made_by("test.crf.metrics.json", "crf-eval --split test"),
-                         made_by("crf.json", "crf-search"), made_by("val.tta.json", "tta"))
+# --- the shipped results files ----------------------------------------------------------------------
+
+LEVERS = {"effnet_fcn_cross_entropy": "+ 4 epochs, cross-entropy (control)",
+          "effnet_fcn_lovasz_softmax": "+ 4 epochs, Lovász-softmax"}  # checkpoints/levers/, by parsing_levers.sh
 
 
-def shipped_hashing_goals(folder: str | Path | None = None) -> str:
-    """:func:`hashing_goals` from the shipped files."""
-    folder = _folder(folder)
+
+
+def _hashing_names() -> list[str]:
+    """The shipped hashing checkpoints' stems, in ``SHIPPED_RUNS`` order."""
+    return [checkpoint_name(*run)[:-3] for run in SHIPPED_RUNS]
+
+
+def _trained(folder: Path, names: Sequence[str], curve: str) -> dict[str, tuple[list, int]]:
+    """Name -> (training curve, checkpoint size in bytes), for checkpoints in ``folder`` (``curve``: the
+    curves' artifact key)."""
+    runs = {}
+    for name in names:
+        checkpoint = folder / f"{name}.pt"
+        if not checkpoint.exists():
+            load_artifact(curve, folder, stem=name)  # a missing curve is the clearer error
+            raise FileNotFoundError(f"{checkpoint} not found. Make it with `{artifact_command(curve, stem=name)}`.")
+        runs[name] = (load_artifact(curve, folder, stem=name), checkpoint.stat().st_size)
+    return runs
+
+
+def _parsing_results(folder: Path) -> dict:
+    ours, sources = {}, {}
+    for model in PARSING_MODELS:
+        metrics = ours[model] = load_artifact("parsing_metrics", folder, stem=model, split="test")
+        sources[model] = f"`{shown('parsing_metrics', stem=model, split='test')}` ({metrics['photos']} test photos)"
+        if model in CRF_MODELS:
+            ours[f"{model} + dense CRF"] = load_artifact("crf_metrics", folder, stem=model, split="test")["crf"]
+            sources[f"{model} + dense CRF"] = (f"`{shown('crf_metrics', stem=model, split='test')}` "
+                                               "(CRF tuned on the validation split)")
+    return {"ours": ours, "sources": sources}
+
+
+def _hashing_tasks(folder: Path) -> dict:
+    """The shipped multi-task networks at 48 bits on the default backbone."""
+    runs = {name: load_artifact("hashing_metrics", folder, stem=name, split="test")
+            for name, (model, bits, backbone) in zip(_hashing_names(), SHIPPED_RUNS)
+            if bits == 48 and backbone == DEFAULT_BACKBONE and model != "simnet"}
+    return {"runs": runs, "source": f"from `{shown('hashing_metrics', stem='hash_*', split='test')}`"}
+
+
+def _parsing_levers(folder: Path) -> dict:
+    """The fine-tuning runs ``checkpoints/parsing_levers.sh`` wrote, beside the shipped parser."""
+    return {"shipped": load_artifact("parsing_metrics", folder, stem=PARSER, split="val"),
+            "fine_tuned": {label: (load_artifact("lever_metrics", folder, stem=stem, split="val"),
+                                   load_artifact("lever_curve", folder, stem=stem))
+                           for stem, label in LEVERS.items()}}
+
+
+def _parsing_goals(folder: Path) -> dict:
+    return {"plain": load_artifact("parsing_metrics", folder, stem=PARSER, split="test"),
+            "refined": load_artifact("crf_metrics", folder, stem=PARSER, split="test"),
+            "crf_search": load_artifact("crf_search", folder, stem=PARSER),
+            "tta": load_artifact("tta", folder, stem=PARSER, split="val")}
+
+
+def _hashing_goals(folder: Path) -> dict:
     stem = DETAILED_RUNS[0]
-    tuning = load_json(folder / "backbone_tuned.curve.json", TRAIN_SCRIPT)
-    return hashing_goals(load_json(folder / f"{stem}.test.retrieval.json", TRAIN_SCRIPT),
-                         load_json(folder / f"{stem}.test.metrics.json", TRAIN_SCRIPT),
-                         load_json(folder / "end_to_end.test.json", TRAIN_SCRIPT),
-                         _trained(folder, _hashing_names(), TRAIN_SCRIPT), sum(e["seconds"] for e in tuning))
+    tuning = load_artifact("hashing_curve", folder, stem="backbone_tuned")
+    return {"retrieval": load_artifact("retrieval", folder, stem=stem, split="test"),
+            "metrics": load_artifact("hashing_metrics", folder, stem=stem, split="test"),
+            "end_to_end": load_artifact("end_to_end", folder, split="test"),
+            "runs": _trained(folder, _hashing_names(), "hashing_curve"),
+            "tuning_seconds": sum(e["seconds"] for e in tuning)}
 
 
-def shipped_hashing_training(folder: str | Path | None = None) -> str:
-    """:func:`hashing_training` of the shipped hashing checkpoints."""
-    return hashing_training(_trained(_folder(folder), _hashing_names(), TRAIN_SCRIPT))
+def _retrieval_summary(folder: Path) -> dict:
+    return {"baselines": load_artifact("retrieval_baselines", folder),
+            "runs": {name: load_artifact("retrieval", folder, stem=name, split="test") for name in _hashing_names()},
+            "end_to_end": load_artifact("end_to_end", folder, split="test")}
 
 
 def _logged_walls(log: Path) -> list[float]:
@@ -681,11 +642,45 @@ def _logged_walls(log: Path) -> list[float]:
     return [float(match) for match in re.findall(r"^wall ([0-9.]+) s$", log.read_text(), re.M)] if log.exists() else []
 
 
-def shipped_reproduce(budget: Mapping, folder: str | Path | None = None) -> str:
-    """:func:`reproduce` from the shipped parsing curves and training logs (``logs/``) and ``budget``
-    (``benchmarks/results/course_budget.json``)."""
-    folder = _folder(folder)
-    curves = {model: load_json(folder / f"{model}.curve.json", PARSING_SCRIPT) for model in PARSING_MODELS}
+
+
+def _reproduce(folder: Path) -> dict:
+    """The shipped parsing curves and the training logs (``logs/``); ``budget`` is given to :func:`shipped`."""
     logs = [folder / "logs" / "backbone_tuned.log", *sorted((folder / "logs").glob("hash_*.log"))]
-    hashing_walls = [wall for log in logs if not log.name.endswith(".test.log") for wall in _logged_walls(log)]
-    return reproduce(budget, curves, _logged_walls(folder / "logs" / "c2s_pseudo.log"), hashing_walls)
+    walls = [wall for log in logs if not log.name.endswith(".test.log") for wall in _logged_walls(log)]
+    return {"parsing_curves": {model: load_artifact("parsing_curve", folder, stem=model) for model in PARSING_MODELS},
+            "pseudo_walls": _logged_walls(folder / "logs" / "c2s_pseudo.log"), "hashing_walls": walls}
+
+
+# Table name (the README section that shows it) -> (its builder, what reads its arguments from a checkpoint
+# folder: keyword -> the loaded results files).
+SHIPPED: dict[str, tuple[Callable[..., str], Callable[[Path], dict]]] = {
+    "parsing-results": (parsing_results, _parsing_results),
+    "crf-choice": (crf_choice, lambda folder: {"search": load_artifact("crf_search", folder, stem=PARSER)}),
+    "parsing-training": (parsing_training,
+                         lambda folder: {"runs": _trained(folder, PARSING_MODELS, "parsing_curve")}),
+    "hashing-results": (hashing_tasks, _hashing_tasks),
+    "quantisers": (quantisers, lambda folder: {"comparison": load_artifact(
+        "quantisers", folder, stem=f"{DETAILED_RUNS[0]}_imagenet", split="val")}),
+    "ablation": (ablation, lambda folder: {"result": load_artifact(
+        "ablation", folder, stem=DETAILED_RUNS[0], split="val")}),
+    "parsing-goals": (parsing_goals, _parsing_goals),
+    "hashing-goals": (hashing_goals, _hashing_goals),
+    "test-time-augmentation": (test_time_augmentation, lambda folder: {"result": load_artifact(
+        "tta", folder, stem=PARSER, split="val")}),
+    "parsing-levers": (parsing_levers, _parsing_levers),
+    "retrieval-results": (retrieval_summary, _retrieval_summary),
+    "hashing-training": (hashing_training,
+                         lambda folder: {"runs": _trained(folder, _hashing_names(), "hashing_curve")}),
+    "reproduce": (reproduce, _reproduce),
+}
+
+
+def shipped(name: str, folder: str | Path | None = None, **given) -> str:
+    """Table ``name`` (a key of :data:`SHIPPED`) built from the results files in ``folder`` (default
+    ``settings.checkpoint_dir``); ``given``: the builder's other arguments (``reproduce`` needs
+    ``budget``, ``retrieval-results`` may take the speed benchmark's ``speed``)."""
+    if name not in SHIPPED:
+        raise KeyError(f"no shipped table {name!r}; the tables are {', '.join(SHIPPED)}")
+    build, inputs = SHIPPED[name]
+    return build(**inputs(_folder(folder)), **given)

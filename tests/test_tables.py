@@ -198,26 +198,36 @@ def test_shipped_tables_read_the_settings_checkpoint_folder(tmp_path, monkeypatc
     metrics = json.loads((tmp_path / "net2.test.metrics.json").read_text())
     (tmp_path / "net2.test.metrics.json").write_text(json.dumps(dict(metrics, mean_iu=12.5)))
     monkeypatch.setattr(tables, "settings", dataclasses.replace(settings, checkpoint_dir=tmp_path))
-    row = next(line for line in tables.shipped_parsing_results().splitlines() if line.startswith("| net2 (ours) |"))
+    row = next(line for line in tables.shipped("parsing-results").splitlines() if line.startswith("| net2 (ours) |"))
     assert row.split(" | ")[3] == "12.50"
 
 
 def test_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
     with pytest.raises(MissingResultError, match="python -m clothlib.parsing evaluate --checkpoint checkpoints/"):
-        tables.shipped_parsing_results(tmp_path)
+        tables.shipped("parsing-results", tmp_path)
     with pytest.raises(MissingResultError, match="bash checkpoints/train_hashing.sh"):
-        tables.shipped_retrieval_results(tmp_path)
+        tables.shipped("retrieval-results", tmp_path)
     (tmp_path / "effnet_fcn.curve.json").write_text("[]")
     with pytest.raises(FileNotFoundError, match="effnet_fcn.pt not found. Make it with `bash checkpoints/train_p"):
-        tables.shipped_parsing_training(tmp_path)
+        tables.shipped("parsing-training", tmp_path)
+
+
+def test_every_shipped_table_names_the_command_of_its_first_missing_file(tmp_path):
+    """One lookup for every README table: an empty folder fails each with the command that writes what it
+    reads first, and an unknown table name lists the known ones."""
+    for name in tables.SHIPPED:
+        with pytest.raises(MissingResultError, match="Write it with `(python|bash) "):
+            tables.shipped(name, tmp_path, **({"budget": {"notebooks": {}}} if name == "reproduce" else {}))
+    with pytest.raises(KeyError, match="no shipped table 'retrieval'; the tables are parsing-results, "):
+        tables.shipped("retrieval")
 
 
 def test_shipped_tables_cover_every_shipped_hashing_run():
-    training = tables.shipped_hashing_training()
+    training = tables.shipped("hashing-training")
     assert training.count("| hash_") == len(SHIPPED_RUNS) == 9 and "| hash_catt3_net_48_parsing.pt | " in training
     assert "| hash_catt3_net_48_imagenet.pt | " in training
-    assert tables.shipped_retrieval_results().count(" bits") >= 8
-    shipped = tables.shipped_retrieval_results()
+    assert tables.shipped("retrieval-results").count(" bits") >= 8
+    shipped = tables.shipped("retrieval-results")
     assert "catt3_net 48 bits, ties in random order (expected)" in shipped
     assert "catt3_net 48 bits + asymmetric re-rank of the Hamming top" in shipped
     assert "catt3_net 48 bits + float re-rank of the Hamming top" in shipped

@@ -32,7 +32,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from clothlib import settings, tables
 from clothlib.io import atomic_write
-from clothlib.results import load_json
+from clothlib.results import load_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,37 +54,30 @@ def binder_repository(root: Path) -> str | None:
     return config.get("tool", {}).get("clothlib", {}).get("readme", {}).get("binder") or None
 
 
+CHECKPOINTS_README = ("parsing-training", "hashing-training")  # the shipped tables in checkpoints/README.md
+
+
 def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[], str]]]:
-    """Section name -> (the document holding it, the function that builds it)."""
+    """Section name -> (the document holding it, the function that builds it): the course map, then
+    every table of ``clothlib.tables.SHIPPED`` under its own name."""
     readme, checkpoints_readme = root / "README.md", root / "checkpoints" / "README.md"
-
-    def budget() -> dict:
-        return load_json(root / "benchmarks" / "results" / "course_budget.json", "python benchmarks/course_budget.py")
-
-    def search_speed() -> dict:
-        return load_json(root / "benchmarks" / "results" / "two_stage_speed.json",
-                         "python benchmarks/two_stage_speed.py")
+    benchmarks = root / "benchmarks" / "results"
 
     def course_map() -> str:
         notebooks = [(path.name, notebook_title(path)) for path in sorted((root / "notebooks").glob("*.ipynb"))]
-        return tables.course_map(notebooks, budget(), binder_repository(root))
+        return tables.course_map(notebooks, benchmark("course_budget"), binder_repository(root))
 
-    return {
-        "course-map": (readme, course_map),
-        "parsing-results": (readme, lambda: tables.shipped_parsing_results(checkpoints)),
-        "crf-choice": (readme, lambda: tables.shipped_crf_choice(checkpoints)),
-        "parsing-training": (checkpoints_readme, lambda: tables.shipped_parsing_training(checkpoints)),
-        "hashing-results": (readme, lambda: tables.shipped_hashing_tasks(checkpoints)),
-        "quantisers": (readme, lambda: tables.shipped_quantisers(checkpoints)),
-        "ablation": (readme, lambda: tables.shipped_ablation(checkpoints)),
-        "parsing-goals": (readme, lambda: tables.shipped_parsing_goals(checkpoints)),
-        "hashing-goals": (readme, lambda: tables.shipped_hashing_goals(checkpoints)),
-        "test-time-augmentation": (readme, lambda: tables.shipped_test_time_augmentation(checkpoints)),
-        "parsing-levers": (readme, lambda: tables.shipped_parsing_levers(checkpoints)),
-        "retrieval-results": (readme, lambda: tables.shipped_retrieval_results(checkpoints, search_speed())),
-        "hashing-training": (checkpoints_readme, lambda: tables.shipped_hashing_training(checkpoints)),
-        "reproduce": (readme, lambda: tables.shipped_reproduce(budget(), checkpoints)),
-    }
+    def benchmark(name: str) -> dict:
+        return load_artifact("benchmark", benchmarks, benchmark=name)
+
+    given = {"retrieval-results": lambda: {"speed": benchmark("two_stage_speed")},
+             "reproduce": lambda: {"budget": benchmark("course_budget")}}
+
+    def maker(name: str) -> Callable[[], str]:
+        return lambda: tables.shipped(name, checkpoints, **given.get(name, dict)())
+
+    return {"course-map": (readme, course_map)} | {
+        name: (checkpoints_readme if name in CHECKPOINTS_README else readme, maker(name)) for name in tables.SHIPPED}
 
 
 def render(text: str, makers: Mapping[str, Callable[[], str]]) -> str:

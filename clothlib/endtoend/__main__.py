@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 
 from ..cli import check_output
-from ..results import save_json
+from ..results import save_json, shown
 from . import evaluate_parsers
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m clothlib.endtoend", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="results JSON (the shipped one: checkpoints/end_to_end.test.json)")
+    parser.add_argument("--out", required=True,
+                        help=f"results JSON (the shipped one: {shown('end_to_end', split='test')})")
     parser.add_argument("--hashing", help="hashing checkpoint (default: the shipped network's, in checkpoints/)")
     args = parser.parse_args(argv)
     out = check_output(parser, args.out, "--out")

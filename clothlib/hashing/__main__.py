@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..cli import add_config_flags, check_output, config_from_args
 from ..config import settings
-from ..results import metrics_path, save_arrays, save_json
+from ..results import ARTIFACTS, beside, companion, metrics_path, save_arrays, save_json
 from ..retrieval import export_files
 from .ablation import ablation, compare_quantisers
 from .backbone_tuning import TuningConfig, tune_backbone
@@ -42,9 +42,7 @@ CHOICES = {"model": tuple(VARIANTS), "bits": BITS, "backbone": BACKBONES, "proto
 
 def items_path(metrics_file: Path) -> Path:
     """Where the per-item records of a metrics file go: ``x.test.metrics.json`` -> ``x.test.items.json``."""
-    name = metrics_file.name
-    stem = name[:-len(".metrics.json")] if name.endswith(".metrics.json") else metrics_file.stem
-    return metrics_file.with_name(f"{stem}.items.json")
+    return companion(metrics_file, "hashing_items", of="hashing_metrics")
 
 
 def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -74,17 +72,19 @@ def main(argv: list[str] | None = None) -> None:
     train_cmd.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/hash_catt3_net_48.pt")
     compare_cmd = commands.add_parser("compare-quantisers", help="one config, each quantiser, validation split")
     add_config_flags(compare_cmd, HashingConfig, CHOICES)
-    compare_cmd.add_argument("--out", help="results JSON (default: <shipped stem>.quantisers.val.json in checkpoints/)")
+    compare_cmd.add_argument("--out", help=f"results JSON (default: {ARTIFACTS['quantisers'].pattern} beside the "
+                             "shipped checkpoint, split val)")
     ablation_cmd = commands.add_parser("ablation", help="what each change to the paper's network bought (validation)")
     add_config_flags(ablation_cmd, HashingConfig, CHOICES)
-    ablation_cmd.add_argument("--out", help="results JSON (default: <shipped stem>.ablation.val.json in checkpoints/)")
+    ablation_cmd.add_argument("--out", help=f"results JSON (default: {ARTIFACTS['ablation'].pattern} beside the "
+                              "shipped checkpoint, split val)")
     eval_cmd = commands.add_parser("evaluate", help="task accuracies, pair accuracy, top-k and per-item records")
     encode_cmd = commands.add_parser("encode", help="packed codes and float features of a split's views")
     for cmd in (eval_cmd, encode_cmd):
         cmd.add_argument("--checkpoint", required=True)
         cmd.add_argument("--split", default="test", choices=SPLITS)
         cmd.add_argument("--c2s", help="consumer-to-shop folder (default: the one the network was trained on)")
-    eval_cmd.add_argument("--out", help="results JSON (default: <checkpoint stem>.<split>.metrics.json beside it)")
+    eval_cmd.add_argument("--out", help=f"results JSON (default: {ARTIFACTS['hashing_metrics'].pattern} beside it)")
     encode_cmd.add_argument("--out", help="export folder (default: data/cache/codes/<set>_<checkpoint>_<split>)")
     for cmd in (tune_cmd, train_cmd, eval_cmd, encode_cmd, compare_cmd, ablation_cmd):
         cmd.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
@@ -101,17 +101,18 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_args(HashingConfig, args)
         result = compare_quantisers(config, progress=not args.quiet)
         print(json.dumps(result["rows"], indent=1))
-        out = args.out or shipped_path(config).with_suffix(".quantisers.val.json")
+        out = args.out or beside("quantisers", shipped_path(config), split="val")
         print(f"wrote {save_json(out, result)}")
     elif args.command == "ablation":
         config = config_from_args(HashingConfig, args)
         result = ablation(config, progress=not args.quiet)
         print(json.dumps(result["rows"], indent=1))
-        print(f"wrote {save_json(args.out or shipped_path(config).with_suffix('.ablation.val.json'), result)}")
+        out = args.out or beside("ablation", shipped_path(config), split="val")
+        print(f"wrote {save_json(out, result)}")
     elif args.command == "evaluate":
         result = evaluate_checkpoint(args.checkpoint, args.split, progress=not args.quiet, folder=args.c2s)
         summary = {k: v for k, v in result.items() if k != "per_item"}
-        out = save_json(args.out or metrics_path(args.checkpoint, args.split), summary)
+        out = save_json(args.out or beside("hashing_metrics", args.checkpoint, split=args.split), summary)
         records = {k: result[k] for k in ("checkpoint", "split", "items", "per_item")}
         print(json.dumps(summary, indent=1))
         print(f"wrote {out} and {save_json(items_path(out), records)}")

@@ -34,7 +34,7 @@ from ..config import settings
 from ..data.classes import export_classes
 from ..data.splits import load_split
 from ..io import atomic_write
-from ..results import load_json, metrics_path, save_json
+from ..results import ARTIFACTS, beside, load_json, metrics_path, save_json
 from .checkpoints import load_checkpoint
 from .config import EVAL_HEIGHTS, ParsingConfig
 from .crf_search import TIME_BOUND_S, crf_file, evaluate_crf, search_crf
@@ -80,7 +80,7 @@ def _tune_height(checkpoint: str, heights: tuple[int, ...]) -> None:
         print(row)
     model, config, released = load_checkpoint(checkpoint)
     release(model, dataclasses.replace(config, eval_height=result["best"]), released["history"], checkpoint)
-    save_json(Path(checkpoint).with_suffix(".eval_height.json"), result)
+    save_json(beside("eval_height", checkpoint), result)
     print(f"eval_height {result['previous']} -> {result['best']} in {checkpoint}")
 
 
@@ -120,12 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     eval_cmd.add_argument("--checkpoint", required=True)
     eval_cmd.add_argument("--split", default="test", choices=["train", "val", "test"])
     eval_cmd.add_argument("--max-photos", type=positive_int, default=subset)
-    eval_cmd.add_argument("--out", help="results file (default: <stem>.<split>.metrics.json, for a whole split)")
+    eval_cmd.add_argument("--out", help=f"results file (default: {ARTIFACTS['parsing_metrics'].pattern}, for a whole "
+                          "split)")
     tta_cmd = commands.add_parser("tta", help="test-time augmentations (flip, scales): metrics and time per photo")
     tta_cmd.add_argument("--checkpoint", required=True)
     tta_cmd.add_argument("--split", default="val", choices=["train", "val", "test"])
     tta_cmd.add_argument("--max-photos", type=positive_int, default=subset)
-    tta_cmd.add_argument("--out", help="results file (default: <stem>.<split>.tta.json, for a whole split)")
+    tta_cmd.add_argument("--out", help=f"results file (default: {ARTIFACTS['tta'].pattern}, for a whole split)")
     height_cmd = commands.add_parser("tune-height", help="choose the inference height on the validation split")
     height_cmd.add_argument("--checkpoint", required=True)
     height_cmd.add_argument("--heights", type=positive_int, nargs="+", default=list(EVAL_HEIGHTS))
@@ -137,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     predict_cmd.add_argument("--max-photos", type=positive_int, default=subset)
     predict_cmd.add_argument("--crf", action="store_true", help="refine with the CRF tuned on the validation split")
     for name, help_text, split, saved in (
-            ("crf-search", "tune the dense CRF's kernels on a split", "val", "<stem>.crf.json"),
-            ("crf-eval", "FCN vs FCN-CRF metrics on a split", "test", "<stem>.<split>.crf.metrics.json")):
+            ("crf-search", "tune the dense CRF's kernels on a split", "val", ARTIFACTS["crf_search"].pattern),
+            ("crf-eval", "FCN vs FCN-CRF metrics on a split", "test", ARTIFACTS["crf_metrics"].pattern)):
         cmd = commands.add_parser(name, help=help_text)
         cmd.add_argument("--checkpoint", required=True)
         cmd.add_argument("--split", default=split, choices=["train", "val", "test"])

@@ -27,7 +27,7 @@ from ..config import progress_bar
 from ..data.ccp import read_photo
 from ..data.splits import load_split
 from ..foundation import __version__
-from ..results import load_json
+from ..results import beside, load_json
 from ..timing import latency
 from .checkpoints import load_checkpoint
 from .crf import CRFParams, refine_split, resize_image, resize_probs, timed_refine
@@ -45,7 +45,7 @@ METRICS = (*SUMMARY_METRICS, "boundary_f")  # what the search keeps of each sett
 
 def crf_file(checkpoint: str | os.PathLike) -> Path:
     """Where the search for ``checkpoint`` is kept: ``<stem>.crf.json`` beside it."""
-    return Path(checkpoint).with_suffix(".crf.json")
+    return beside("crf_search", checkpoint)
 
 
 def tuned_crf_params(checkpoint: str | os.PathLike) -> CRFParams:

@@ -23,12 +23,12 @@ from ..cli import check_output
 from ..data.c2s import default_folder, load_manifest
 from ..data.pairs import PROTOCOLS
 from ..hashing.features import split_features
-from ..results import save_json
+from ..results import artifact_name, save_json
 from .evaluation import evaluate_baselines, evaluate_export, load_export
 from .metrics import TOP_K
 from .rerank import RERANKERS
 
-RESULT_NAME = "retrieval.json"  # ``evaluate`` writes it inside the export folder unless told otherwise
+RESULT_NAME = artifact_name("export_retrieval")  # ``evaluate`` writes it inside the export folder unless told otherwise
 
 
 def baselines(folder: Path, backbone: str, split: str = "test", seed: int = 0) -> dict:
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     evaluate_cmd = commands.add_parser("evaluate", help="top-k and mAP of an encode export, hash and float")
-    evaluate_cmd.add_argument("--codes", required=True, help="encode export folder (export.json, *_codes.npy, ...)")
+    evaluate_cmd.add_argument("--codes", required=True,
+                              help=f"encode export folder ({artifact_name('export')}, *_codes.npy, ...)")
     evaluate_cmd.add_argument("--validation", help="the same network's export of another split (e.g. val): it "
                               "chooses the two-stage shortlist length; without it, no two-stage rows")
     evaluate_cmd.add_argument("--out", help=f"results JSON (default DIR/{RESULT_NAME})")

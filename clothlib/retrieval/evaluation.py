@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data.c2s import load_manifest
 from ..data.pairs import PROTOCOLS
-from ..results import load_arrays
+from ..results import artifact_name, load_arrays
 from .baselines import ITQ, LSH
 from .codes import hamming_distances, hamming_rank, rank_rows
 from .metrics import TOP_K, relevance, retrieval_scores
@@ -43,7 +43,7 @@ from .ties import tie_aware_scores
 
 EXPORT_ARRAYS = ("query_codes", "gallery_codes", "query_features", "gallery_features", "query_relaxed", "query_items",
                  "gallery_items")
-EXPORT_META = "export.json"  # written last: its presence marks a whole export
+EXPORT_META = artifact_name("export")  # written last: its presence marks a whole export
 ENCODE_COMMAND = "python -m clothlib.hashing encode --checkpoint CHECKPOINT --out DIR"
 FLOAT_BYTES = 4  # float32 features
 SHORTLIST_PROTOCOL = "instance"  # the protocol whose validation score chooses the shortlist length
