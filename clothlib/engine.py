@@ -2,7 +2,8 @@
 
 Each epoch starts from ``seed + epoch`` (Python, NumPy, PyTorch and so the data order and the
 augmentations), and the full training state is saved atomically after every epoch, so a run that
-is interrupted and resumed ends with exactly the weights of an uninterrupted one.
+is interrupted and resumed ends with exactly the weights of an uninterrupted one. Batches go to
+the model's device (:mod:`clothlib.devices`); released weights come back to the CPU.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import devices
 from .config import progress_bar
 from .foundation import __version__, set_seed
 from .io import atomic_write
@@ -39,6 +41,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
     are NaN and cannot recover). Returns the history: one dict per epoch.
     """
     state_path = Path(state_path)
+    device = devices.of(model)
     history: list[dict] = []
     start_epoch = 0
     if state_path.exists():
@@ -67,7 +70,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
         for index, batch in enumerate(bar):
             if max_steps is not None and index >= max_steps:
                 break
-            loss, numbers = step(model, batch)
+            loss, numbers = step(model, devices.to_device(batch, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -102,7 +105,7 @@ def poly_schedule(optimizer: torch.optim.Optimizer, total_steps: int, power: flo
 def release(out: str | os.PathLike, kind: str, model: torch.nn.Module, **fields) -> Path:
     """Write a small, self-describing checkpoint: fp16 weights, ``kind`` and ``fields`` (config,
     classes, curve...), so a notebook needs nothing else to use it."""
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    weights = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
     return save_state(out, {"kind": kind, "weights": weights, **fields, "clothlib": __version__})
 
 

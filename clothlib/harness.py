@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from . import devices
 from .config import settings
 from .engine import StepFn, fit, load_release, poly_schedule, release
 from .results import beside, save_json
@@ -85,8 +86,8 @@ def train_run(config: RunConfig, out: str | os.PathLike, *, kind: str, model: to
 
 def load_run(path: str | os.PathLike, kind: str, config_class: type[RunConfig],
              build: Callable[[RunConfig, dict], torch.nn.Module], command: str):
-    """Model (eval mode, float32), config and the whole checkpoint dict (plus its ``path``) of a
-    released ``kind`` checkpoint; ``build(config, checkpoint)`` makes the untrained model."""
+    """Model (eval mode, float32, on the settings' device), config and the whole checkpoint dict (plus
+    its ``path``) of a released ``kind`` checkpoint; ``build(config, checkpoint)`` makes the untrained model."""
     try:
         checkpoint = load_release(path, kind, command)
     except FileNotFoundError as err:
@@ -94,7 +95,7 @@ def load_run(path: str | os.PathLike, kind: str, config_class: type[RunConfig],
     config = config_class.from_dict(checkpoint["config"])
     model = build(config, checkpoint)
     model.load_state_dict(checkpoint["weights"])
-    return model.eval(), config, checkpoint
+    return model.to(devices.current()).eval(), config, checkpoint
 
 
 def load_or_train(shipped: Path, config: RunConfig, *, load: Callable, train: Callable, command: str,

@@ -1,6 +1,7 @@
 """Atomic file writes (an artifact is either complete on disk or absent, never half-written) and
 file checksums (an artifact is the one it claims to be); staging folders for what is written as a
-folder, swept once their writer is dead; locks, so that two writers of one output take turns."""
+folder, swept once their writer is dead; locks, so that two writers of one output take turns; worker
+processes that die with their writer."""
 from __future__ import annotations
 
 import contextlib
@@ -119,3 +120,29 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker process's ``initializer``: end this process when ``parent`` (the writer that started
+    it) dies, ``kill -9`` and the out-of-memory killer included; otherwise the workers of a killed
+    build live on, hung, holding their memory.
+
+    Linux: the kernel sends the worker SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a daemon thread
+    polls the parent's pid every second."""
+    import ctypes
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)

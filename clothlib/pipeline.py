@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import devices
 from .config import settings
 from .data import garments
 from .data.photos import MAX_PIXELS, load_downscaled
@@ -181,7 +182,8 @@ class ClothingRetriever:
         """Packed codes and float features of consumer views."""
         started = time.perf_counter()
         with torch.no_grad():
-            out = self.hasher.eval()(self.backbone(torch.from_numpy(np.stack(views))))
+            features = self.backbone(torch.from_numpy(np.stack(views)).to(devices.of(self.backbone)))
+            out = devices.to_cpu(self.hasher.eval()(features.to(devices.of(self.hasher))))
         self._timed("encode", started)
         return pack_codes(binarize(out["codes"].numpy())), out["features"].numpy()
 

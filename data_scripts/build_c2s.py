@@ -26,14 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="DIR", help=f"output folder (default: {default_folder()})")
     parser.add_argument("--max-photos", type=positive_int, metavar="N", help="only the first N photos of each source")
     parser.add_argument("--predictions", metavar="DIR", help="folder of predicted class maps of tag-only photos")
+    parser.add_argument("--partial-predictions", action="store_true",
+                        help="build from the class maps in --predictions even if some tag-only photos have none")
     parser.add_argument("--workers", type=positive_int, help="worker processes (default: up to 4 cores; 1: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     check_output(parser, args.out or default_folder(), "--out" if args.out else "--out DIR", folder=True)
 
     start = time.perf_counter()
-    out = build_c2s(args.out, predictions=args.predictions, max_photos=args.max_photos,
-                    workers=args.workers, progress=not args.quiet)
+    try:
+        out = build_c2s(args.out, predictions=args.predictions, max_photos=args.max_photos,
+                        workers=args.workers, progress=not args.quiet, partial_predictions=args.partial_predictions)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:  # the input or --out: the message says what to do
+        parser.exit(1, f"error: {exc}\n")
     counts = load_meta(out)["counts"]
     print(f"{out}: {counts['items']} items ({time.perf_counter() - start:.1f} s)")
     print(json.dumps({k: counts[k] for k in ("by_split", "by_source", "by_category", "pseudo")}, indent=1))

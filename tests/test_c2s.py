@@ -311,7 +311,8 @@ def test_pseudo_items_are_kept_only_where_the_tags_agree(ccp_root, tmp_path):
     write_prediction(predictions, "1005",
                      {TOPS: (200, 400, 150, 400), SKIRT: (400, 550, 150, 400), BAG: (450, 550, 420, 520)})
     write_prediction(predictions, "0001", {TOPS: (200, 400, 150, 400)})  # annotated photo: ignored
-    out = c2s.build_c2s(tmp_path / "c2s", photo_ids=[], predictions=predictions, workers=1, progress=False)
+    out = c2s.build_c2s(tmp_path / "c2s", photo_ids=[], predictions=predictions, workers=1, progress=False,
+                        partial_predictions=True)
     rows = c2s.load_manifest(out)
     assert sorted(row["category"] for row in rows) == ["skirt", "tops"]
     assert all((row["source"], row["split"], row["fine_category"]) == ("pseudo", "train", NA) for row in rows)
@@ -328,7 +329,8 @@ def test_bad_predictions_are_named(ccp_root, tmp_path):
         c2s.prediction_files(tmp_path / "nowhere")
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "1005.png")
     with pytest.raises(ValueError, match="1005.png"):
-        c2s.build_c2s(tmp_path / "c2s", photo_ids=[], predictions=tmp_path, workers=1, progress=False)
+        c2s.build_c2s(tmp_path / "c2s", photo_ids=[], predictions=tmp_path, workers=1, progress=False,
+                      partial_predictions=True)
     (tmp_path / "classes.json").write_text(json.dumps({"classes": ["null", "garment"]}))
     with pytest.raises(ValueError, match="classes.json"):
         c2s.prediction_files(tmp_path)

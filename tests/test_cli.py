@@ -1,16 +1,21 @@
 """Bad arguments are refused while parsing, before any work: counts of 0 or less, an ``--out`` that is
-a folder, an output place that cannot be written (a read-only checkpoints folder). Each command's
-work function is replaced by one that fails the test if it is ever reached."""
+a folder, an output place that cannot be written (a read-only checkpoints folder), a predictions
+folder missing photos. Each command's work function is replaced by one that fails the test if it is
+ever reached. And a read-only dataset folder sends the derived consumer-to-shop set to the cache."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from clothlib.cli import check_output, whole_number
+from clothlib.data import c2s
 from clothlib.hashing import __main__ as hashing_cli
 from clothlib.parsing import __main__ as parsing_cli
 
@@ -108,3 +113,31 @@ def test_whole_number_and_a_writable_output_pass_and_the_probe_leaves_nothing(tm
     assert check_output(parser, tmp_path / "new" / "deeper" / "out.json", "--out") == tmp_path / "new/deeper/out.json"
     assert check_output(parser, tmp_path, "--out", folder=True) == tmp_path
     assert list(tmp_path.iterdir()) == []  # nothing made, no probe left
+
+
+def test_a_partial_predictions_folder_is_named_with_the_count_and_the_command(ccp_root, tmp_path, capsys):
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    first = c2s.tagged_ids()[0]
+    shape = c2s.read_photo(first).shape[:2]
+    Image.fromarray(np.zeros(shape, np.uint8)).save(predictions / f"{first}.png")
+    script = _script("build_c2s")
+    argv = ["--out", str(tmp_path / "c2s"), "--max-photos", "3", "--workers", "1", "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:
+        script.main([*argv, "--predictions", str(predictions)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and not (tmp_path / "c2s").exists()
+    assert "1 of the 3 tag-only photos; 2 are missing" in err and "clothlib.parsing predict" in err
+    assert "--max-photos 3" in err and "--partial-predictions" in err
+    assert script.main([*argv, "--predictions", str(predictions), "--partial-predictions"]) == 0
+    assert c2s.load_meta(tmp_path / "c2s")["counts"]["pseudo"]["photos"] == 1
+
+
+def test_a_read_only_dataset_folder_puts_the_consumer_to_shop_set_in_the_cache(monkeypatch, read_only, tmp_path):
+    settings = dataclasses.replace(c2s.settings, data_root=read_only / "ccp", cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(c2s, "settings", settings)
+    assert c2s.default_folder() == tmp_path / "cache" / "c2s"
+    writable = dataclasses.replace(settings, data_root=tmp_path / "data" / "ccp")
+    (tmp_path / "data").mkdir()
+    monkeypatch.setattr(c2s, "settings", writable)
+    assert c2s.default_folder() == tmp_path / "data" / "c2s"

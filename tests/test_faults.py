@@ -18,19 +18,32 @@ from pathlib import Path
 
 import pytest
 
+from clothlib.data.c2s import build_c2s
 from clothlib.data.download import MARKER, fetch_ccp, write_manifest
 from clothlib.io import exclusive, staging_folder
 
 REPO = Path(__file__).resolve().parents[1]
-# The child: patch ``FAULT_AT`` (``module.function:N``) so that its Nth call in this process (not in a
-# worker it forks) SIGKILLs the process, or with ``FAULT_SLEEP`` set sleeps that many seconds instead;
-# then run the command line given as arguments (a script path, ``-m module`` or ``-c code``).
+# The child: patch ``FAULT_AT`` (``module:attribute:N``, the attribute a function or ``Class.method``) so
+# that its Nth call in this process (not in a worker it forks) SIGKILLs the process, after writing the
+# pids of its child processes to ``FAULT_PIDS`` if set; with ``FAULT_SLEEP`` set it sleeps that many
+# seconds instead. Then it runs the command line given as arguments (a script, ``-m module`` or ``-c code``).
 CHILD = """
 import importlib, os, runpy, signal, sys, time
-target, n = os.environ["FAULT_AT"].rsplit(":", 1)
-module_name, _, name = target.rpartition(".")
-module = importlib.import_module(module_name)
-original, calls, me = getattr(module, name), [0], os.getpid()
+module_name, path, n = os.environ["FAULT_AT"].split(":")
+*owner_path, name = path.split(".")
+owner = importlib.import_module(module_name)
+for part in owner_path:
+    owner = getattr(owner, part)
+original, calls, me = getattr(owner, name), [0], os.getpid()
+def children():
+    found = []
+    for stat in os.listdir("/proc"):
+        try:
+            if stat.isdigit() and open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()[1] == str(me):
+                found.append(stat)
+        except OSError:
+            pass
+    return found
 def hooked(*args, **kwargs):
     if os.getpid() == me:
         calls[0] += 1
@@ -38,9 +51,11 @@ def hooked(*args, **kwargs):
             if os.environ.get("FAULT_SLEEP"):
                 time.sleep(float(os.environ["FAULT_SLEEP"]))
             else:
+                if os.environ.get("FAULT_PIDS"):
+                    open(os.environ["FAULT_PIDS"], "w").write(" ".join(children()))
                 os.kill(me, signal.SIGKILL)
     return original(*args, **kwargs)
-setattr(module, name, hooked)
+setattr(owner, name, hooked)
 if sys.argv[1] == "-c":
     code, sys.argv = sys.argv[2], ["-c", *sys.argv[3:]]
     exec(compile(code, "<command>", "exec"), {"__name__": "__main__"})
@@ -54,9 +69,8 @@ else:
 
 
 def _env(**extra) -> dict:
-    env = {**os.environ, "TQDM_DISABLE": "1", "CLOTHLIB_FAST": "1", **extra}
-    env.pop("FAULT_AT", None) if "FAULT_AT" not in extra else None
-    return env
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FAULT_")}
+    return {**env, "TQDM_DISABLE": "1", "CLOTHLIB_FAST": "1", **extra}
 
 
 def run(argv: list[str], fault: str | None = None, **env) -> subprocess.CompletedProcess:
@@ -142,7 +156,7 @@ def mini_ccp(ccp_root, tmp_path):
     return source, manifest, dest, command
 
 
-@pytest.mark.parametrize("fault", ["clothlib.data.download._write_verified:3", "os.replace:1"])
+@pytest.mark.parametrize("fault", ["clothlib.data.download:_write_verified:3", "os:replace:1"])
 def test_a_killed_download_leaves_nothing_and_the_rerun_verifies(mini_ccp, fault):
     source, manifest, dest, command = mini_ccp
     killed(run(command, fault))
@@ -156,7 +170,7 @@ def test_a_killed_download_leaves_nothing_and_the_rerun_verifies(mini_ccp, fault
 def test_two_downloads_at_once_the_second_waits_then_finds_the_copy(mini_ccp):
     source, manifest, dest, command = mini_ccp
     first = subprocess.Popen([sys.executable, "-c", CHILD, *command], cwd=REPO, text=True, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=_env(FAULT_AT="os.replace:1", FAULT_SLEEP="2"))
+                             stderr=subprocess.PIPE, env=_env(FAULT_AT="os:replace:1", FAULT_SLEEP="2"))
     deadline = time.monotonic() + 60
     while not leftovers(dest.parent) and time.monotonic() < deadline:  # the first is staging, lock held
         time.sleep(0.05)
@@ -165,3 +179,54 @@ def test_two_downloads_at_once_the_second_waits_then_finds_the_copy(mini_ccp):
     assert "waiting for it to finish" in second.stdout and "by the download that ran meanwhile" in second.stdout
     assert fetch_ccp(dest, source=source, manifest=manifest, progress=False) == dest.resolve()
     assert leftovers(dest.parent) == []
+
+
+# --- consumer-to-shop build ----------------------------------------------------------------------------
+
+BUILD_PHOTOS = 12  # three chunks of four photos for the two workers
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+@pytest.fixture(scope="module")
+def clean_build(ccp_root, tmp_path_factory):
+    """The files of an uninterrupted build, in this process and with no workers."""
+    return files(build_c2s(tmp_path_factory.mktemp("clean") / "c2s", max_photos=BUILD_PHOTOS, workers=1,
+                           progress=False))
+
+
+def test_a_build_killed_while_its_workers_run_takes_them_along_and_the_rerun_is_clean(clean_build, tmp_path):
+    out = tmp_path / "data" / "c2s"
+    command = ["data_scripts/build_c2s.py", "--out", str(out), "--max-photos", str(BUILD_PHOTOS), "--workers", "2"]
+    pids = tmp_path / "workers.txt"
+    # the second chunk's result: the first chunk's views are written, the workers busy with the rest
+    killed(run(command, "concurrent.futures._base:Future.result:2", FAULT_PIDS=str(pids)))
+    workers = [int(pid) for pid in pids.read_text().split()]
+    assert len(workers) >= 2
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in workers), "the killed build's workers live on"
+    assert not out.exists() and leftovers(out.parent)
+    ok(run(command))
+    assert leftovers(out.parent) == []
+    assert files(out) == clean_build
+
+
+def test_two_builds_at_once_the_second_waits_and_both_end_with_the_set(clean_build, tmp_path):
+    out = tmp_path / "c2s"
+    command = ["data_scripts/build_c2s.py", "--out", str(out), "--max-photos", str(BUILD_PHOTOS), "--workers", "1"]
+    first = subprocess.Popen([sys.executable, "-c", CHILD, *command], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=_env(FAULT_AT="os:replace:1", FAULT_SLEEP="2"))
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path) and time.monotonic() < deadline:  # the first is building, lock held
+        time.sleep(0.05)
+    second = ok(run(command))
+    assert first.wait(60) == 0, first.stderr.read()
+    assert "waiting for it" in second.stdout
+    assert files(out) == clean_build and leftovers(tmp_path) == []

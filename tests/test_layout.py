@@ -27,6 +27,7 @@ ROOT = "clothlib"
 COMMAND_LINES = "__main__"
 LAYERS = [
     {"foundation", "config", "io", "timing", "cli", "metrics", "paper"},
+    {"devices"},
     {"engine", "results"},
     {"harness"},
     {"data"},

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from PIL import Image
 
 from ..config import progress_bar, settings
 from ..foundation import __version__
+from ..io import die_with_parent, exclusive, staging_folder
 from .attributes import (
     ATTRIBUTE_VALUES,
     AttributeConfig,
@@ -81,8 +81,12 @@ class C2SMissingError(FileNotFoundError):
 
 
 def default_folder() -> Path:
-    """``data/c2s`` beside the CCP folder."""
-    return settings.data_root.parent / "c2s"
+    """``data/c2s`` beside the CCP folder; where that folder cannot be written (a class sharing one
+    read-only copy of the dataset) and holds no build, ``c2s`` in the cache folder (``CLOTHLIB_CACHE``)."""
+    beside = settings.data_root.parent / "c2s"
+    if (beside / "meta.json").exists() or os.access(settings.data_root.parent, os.W_OK):
+        return beside
+    return settings.cache_dir / "c2s"
 
 
 def default_predictions() -> Path:
@@ -182,7 +186,8 @@ def _fingerprint(paths: list[Path]) -> str:
 
 def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None = None,
               predictions: str | os.PathLike | None = None, max_photos: int | None = None,
-              workers: int | None = None, progress: bool = True, config: C2SConfig = DEFAULT_CONFIG) -> Path:
+              workers: int | None = None, progress: bool = True, config: C2SConfig = DEFAULT_CONFIG,
+              partial_predictions: bool = False) -> Path:
     """Build the set into ``out`` (default ``data/c2s``) and return the folder.
 
     Items come from the ground truth of ``photo_ids`` (default: all 1,004 annotated photos), each in
@@ -190,7 +195,9 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
     split, ``source=pseudo``, kept only where the photo's tags name the predicted class).
     ``max_photos`` keeps the first N of each list (fast mode). The build is staged beside ``out`` and
     moved into place whole; if ``out`` already holds a build of the same inputs and ``config`` (the
-    key :func:`build_key` writes into ``meta.json``), nothing happens.
+    key :func:`build_key` writes into ``meta.json``), nothing happens. A build running meanwhile into
+    the same ``out`` is waited for (then it usually is that build). A ``predictions`` folder missing
+    some of the tag-only photos (of the first ``max_photos``) is an error unless ``partial_predictions``.
     """
     out = Path(out or default_folder()).resolve()
     photo_ids = sorted(photo_ids if photo_ids is not None else annotated_ids())[:max_photos]
@@ -198,16 +205,40 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
     unknown = [photo_id for photo_id in photo_ids if photo_id not in split_of]
     if unknown:
         raise ValueError(f"photos {unknown[:5]} have no pixel-level labels; pass tag-only photos as predictions")
-    predicted = dict(list(prediction_files(predictions).items())[:max_photos]) if predictions else {}
+    predicted = _predicted(predictions, max_photos, partial_predictions) if predictions else {}
     key = build_key(config, photo_ids, list(predicted.values()))
     if _built_key(out) == key:
         return out
+    with exclusive(out, waiting=f"Another build into {out} is running; waiting for it." if progress else ""):
+        if _built_key(out) != key:  # else the build that ran meanwhile made this very set
+            _build(out, key, photo_ids, split_of, predicted, workers, progress, config)
+    return out
+
+
+def _predicted(folder: str | os.PathLike, max_photos: int | None, partial: bool) -> dict[str, Path]:
+    """The class maps of the first ``max_photos`` tag-only photos in ``folder``; all of them there
+    unless ``partial`` (a prediction run cut short would otherwise build a smaller set without a word)."""
+    found = prediction_files(folder)
+    expected = tagged_ids()[:max_photos]
+    missing = [photo_id for photo_id in expected if photo_id not in found]
+    if missing and not partial:
+        raise FileNotFoundError(
+            f"{folder} holds class maps of {len(expected) - len(missing)} of the {len(expected)} tag-only photos; "
+            f"{len(missing)} are missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}). Write them "
+            f"with `{PREDICT_COMMAND}`" + (f" --max-photos {max_photos}" if max_photos else "")
+            + ", or build from those there with --partial-predictions.")
+    return dict(list(found.items())[:max_photos])
+
+
+def _build(out: Path, key: dict, photo_ids: list[str], split_of: dict[str, str], predicted: dict[str, Path],
+           workers: int | None, progress: bool, config: C2SConfig) -> None:
+    """Build in a staging folder beside ``out`` (swept by the next run if this one is killed), then
+    move it into place."""
     if out.exists() and any(out.iterdir()) and not (out / "meta.json").exists():
         raise FileExistsError(f"{out} exists and is not a consumer-to-shop build; nothing was changed. "
                               "Remove it or choose another --out.")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    work = staging_folder(out)
     staging = work / out.name  # made by mkdir, so it gets the usual permissions (mkdtemp's are private)
     try:
         for view in ("consumer", "shop"):
@@ -227,16 +258,16 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
         _swap_into_place(staging, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return out
 
 
 def _map(function, tasks: list, workers: int | None):
-    """``map`` over worker processes (in task order, so the result does not depend on them)."""
+    """``map`` over worker processes (in task order, so the result does not depend on them) that end
+    with this process, even when it is killed."""
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     if workers <= 1 or len(tasks) < 2:
         yield from map(function, tasks)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.map(function, tasks, chunksize=4)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import harness
+from .. import devices, harness
 from ..config import progress_bar, settings
 from ..data import c2s, pairs
 from ..data.images import normalise, read_view
@@ -110,13 +110,13 @@ def frozen_part(network: EfficientNetFCN, images: torch.Tensor, first_block: int
     output and the pooled features of the taps among them."""
     blocks = [(i, block) for i, block in enumerate(network.blocks) if i < first_block]
     maps, pooled = forward_blocks(blocks, network.stem(normalise(images)))
-    return maps, torch.cat(pooled, 1) if pooled else torch.zeros(len(images), 0)
+    return maps, torch.cat(pooled, 1) if pooled else torch.zeros(len(images), 0, device=images.device)
 
 
 def activations_path(folder: Path, split: str, first_block: int, max_items: int | None) -> Path:
     """One file per (set build, split, first tuned block, demo size)."""
     key = json.dumps([str(folder.resolve()), c2s.load_meta(folder)["config"], first_block, max_items,
-                      ACTIVATIONS_VERSION], sort_keys=True)
+                      ACTIVATIONS_VERSION, *devices.cache_tag(devices.current())], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return settings.cache_dir / "activations" / f"{folder.name}_{split}_from{first_block}_{digest}.npz"
 
@@ -133,7 +133,8 @@ def frozen_activations(folder: str | os.PathLike, split: str, first_block: int, 
     rows = [row for row in c2s.load_manifest(folder) if row["split"] == split][:max_items]
     if not rows:
         raise ValueError(f"{folder} has no {split!r} items")
-    network = EfficientNetFCN(num_classes=1, pretrained=True).eval()
+    device = devices.current()
+    network = EfficientNetFCN(num_classes=1, pretrained=True).eval().to(device)
     flips = FLIP_VARIANTS.get(split, 1)
     result = {"item_ids": np.array([row["item_id"] for row in rows])}
     for view in VIEWS:
@@ -141,10 +142,10 @@ def frozen_activations(folder: str | os.PathLike, split: str, first_block: int, 
         for start in progress_bar(range(0, len(rows), FEATURE_BATCH), desc=f"activations: {split} {view}",
                                   leave=False, enabled=progress):
             chunk = rows[start:start + FEATURE_BATCH]
-            batch = torch.from_numpy(np.stack([read_view(folder / row[view]) for row in chunk]))
+            batch = torch.from_numpy(np.stack([read_view(folder / row[view]) for row in chunk])).to(device)
             parts = [frozen_part(network, batch.flip(2) if variant else batch, first_block) for variant in range(flips)]
-            maps.append(torch.stack([p[0] for p in parts], 1).half().numpy())
-            fixed.append(torch.stack([p[1] for p in parts], 1).numpy())
+            maps.append(torch.stack([p[0] for p in parts], 1).half().cpu().numpy())
+            fixed.append(torch.stack([p[1] for p in parts], 1).cpu().numpy())
         result[f"{view}_maps"], result[f"{view}_fixed"] = np.concatenate(maps), np.concatenate(fixed)
     with atomic_write(path, "wb") as f:
         np.savez(f, **result)
@@ -164,14 +165,16 @@ def validation_scores(model: TunedStage, data: dict, ids: np.ndarray) -> dict:
     model.eval()
     scores = {}
     out = {view: [] for view in VIEWS}
+    device = devices.of(model)
     for view in VIEWS:
-        maps, fixed = torch.from_numpy(data[f"{view}_maps"][:, 0]), torch.from_numpy(data[f"{view}_fixed"][:, 0])
+        maps = torch.from_numpy(data[f"{view}_maps"][:, 0]).to(device)
+        fixed = torch.from_numpy(data[f"{view}_fixed"][:, 0]).to(device)
         for start in range(0, len(maps), 256):
             out[view].append(model.features(maps[start:start + 256], fixed[start:start + 256]))
     features = {view: torch.cat(out[view]) for view in VIEWS}
     relevant = relevance(ids, ids)
     for name, transform in (("feature", lambda x: x), ("embedding", model.head)):
-        ranking = float_rank(transform(features["consumer"]).numpy(), transform(features["shop"]).numpy())
+        ranking = float_rank(transform(features["consumer"]).cpu().numpy(), transform(features["shop"]).cpu().numpy())
         for k, v in topk_accuracy(ranking, relevant, ks=(1, 20)).items():
             scores[f"{name}_{k}"] = round(100 * v, 2)
     return scores
@@ -179,16 +182,18 @@ def validation_scores(model: TunedStage, data: dict, ids: np.ndarray) -> dict:
 
 def _make_step(config: TuningConfig, data: dict, ids: np.ndarray):
     """A batch of items -> their consumer and shop views (a random mirror variant of each) -> the
-    contrastive loss between the two sides."""
-    views = {view: (torch.from_numpy(data[f"{view}_maps"]), torch.from_numpy(data[f"{view}_fixed"])) for view in VIEWS}
+    contrastive loss between the two sides. The activations go to the settings' device once."""
+    device = devices.current()
+    views = {view: tuple(torch.from_numpy(data[f"{view}_{part}"]).to(device) for part in ("maps", "fixed"))
+             for view in VIEWS}
 
     def step(model: TunedStage, batch):
         (items,) = batch
         embedded = []
         for maps, fixed in views.values():
-            variant = torch.randint(maps.shape[1], (len(items),))
+            variant = torch.randint(maps.shape[1], (len(items),), device=items.device)
             embedded.append(model(maps[items, variant], fixed[items, variant]))
-        return instance_contrastive_loss(*embedded, ids[items.numpy()], config.temperature), {}
+        return instance_contrastive_loss(*embedded, ids[items.cpu().numpy()], config.temperature), {}
     return step
 
 
@@ -205,7 +210,7 @@ def tune_backbone(config: TuningConfig, out: str | os.PathLike | None = None, pr
     manifest = c2s.load_manifest(folder)
     train_ids = pair_ids(manifest, train_data["item_ids"], config.protocol)
     val_ids = pair_ids(manifest, val_data["item_ids"], config.protocol)
-    model = TunedStage(config.first_block, config.embedding)
+    model = TunedStage(config.first_block, config.embedding).to(devices.current())
     before = validation_scores(model, val_data, val_ids)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(len(train_ids))),
                                          batch_size=min(config.batch_size, len(train_ids)), shuffle=True,

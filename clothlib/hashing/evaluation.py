@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import devices
 from ..data import c2s
 from ..data.attributes import NA
 from ..foundation import __version__
@@ -30,9 +31,11 @@ CODE_COLUMNS = {"consumer": "query_code", "shop": "gallery_code"}  # per-item re
 
 @torch.no_grad()
 def forward_views(model: HashingNet, data: SplitData) -> dict:
-    """Codes, float features and logits of every item's consumer and shop view (unmirrored)."""
+    """Codes, float features and logits of every item's consumer and shop view (unmirrored), computed
+    on the model's device and returned on the CPU."""
     model.eval()
-    return {"consumer": model(data.consumer[:, 0]), "shop": model(data.shop[:, 0])}
+    device = devices.of(model)
+    return {view: devices.to_cpu(model(getattr(data, view)[:, 0].to(device))) for view in ("consumer", "shop")}
 
 
 def pair_accuracy(query_packed: np.ndarray, gallery_packed: np.ndarray, bits: int, data: SplitData) -> float:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import devices
 from ..config import progress_bar, settings
 from ..data.c2s import load_manifest, load_meta
 from ..data.images import normalise, read_view
@@ -97,13 +98,14 @@ class Backbone(torch.nn.Module):
         else:
             raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
         self.name = name
-        self.network = network.eval().requires_grad_(False)
+        self.network = network.eval().requires_grad_(False).to(devices.current())
 
     dim = property(lambda self: feature_dim())
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images``: N x H x W x 3 uint8 -> N x dim float32."""
+        """``images``: N x H x W x 3 uint8 -> N x dim float32 (on the backbone's device: send the uint8
+        images there, a quarter of the bytes of the normalised floats)."""
         _, pooled = forward_blocks(enumerate(self.network.blocks), self.network.stem(normalise(images)))
         return torch.cat(pooled, 1)
 
@@ -114,9 +116,10 @@ def encode_views(backbone: Backbone, paths: list[Path], flips: int = 1, progress
     out = np.zeros((len(paths), flips, backbone.dim), dtype=np.float32)
     for start in progress_bar(range(0, len(paths), FEATURE_BATCH), desc=desc, leave=False, enabled=progress):
         batch = torch.from_numpy(np.stack([read_view(p) for p in paths[start:start + FEATURE_BATCH]]))
+        batch = batch.to(devices.of(backbone))
         for variant in range(flips):
             images = batch.flip(2) if variant else batch
-            out[start:start + len(batch), variant] = backbone(images).numpy()
+            out[start:start + len(batch), variant] = backbone(images).cpu().numpy()
     return out
 
 
@@ -138,7 +141,8 @@ def backbone_weights_id(backbone: str) -> str:
 def cache_path(folder: Path, backbone: str, split: str) -> Path:
     """One file per (set build, backbone weights, split): a rebuilt set or other weights never reuse it."""
     config = load_meta(folder)["config"]
-    key = json.dumps([str(folder.resolve()), config, backbone_weights_id(backbone), FEATURES_VERSION], sort_keys=True)
+    key = json.dumps([str(folder.resolve()), config, backbone_weights_id(backbone), FEATURES_VERSION,
+                      *devices.cache_tag(devices.current())], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return settings.cache_dir / "features" / f"{folder.name}_{split}_{backbone}_{digest}.npz"
 

@@ -104,7 +104,7 @@ def instance_contrastive_loss(consumer: torch.Tensor, shop: torch.Tensor, ids: n
     consumer, shop = F.normalize(consumer, dim=1), F.normalize(shop, dim=1)
     logits = consumer @ shop.T / temperature
     ids = np.asarray(ids)
-    positive = torch.from_numpy(ids[:, None] == ids[None, :])
+    positive = torch.from_numpy(ids[:, None] == ids[None, :]).to(logits.device)
 
     def one_way(scores: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
         on_positives = torch.logsumexp(scores.masked_fill(~positives, float("-inf")), 1)

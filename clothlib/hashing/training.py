@@ -6,12 +6,13 @@ minutes on two cores, after the features have been computed once.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import torch
 
-from .. import harness
+from .. import devices, harness
 from ..data import c2s
 from .checkpoints import load_checkpoint
 from .config import TRAIN_SCRIPT, HashingConfig, shipped_path
@@ -21,17 +22,24 @@ from .models import HashingNet, build_model, task_values
 from .splitdata import SplitData, load_split_data
 
 
+def _on_device(data: SplitData, device) -> SplitData:
+    """The training split's features and targets on ``device``, once: a step then only indexes them
+    (the whole split's features are a few tens of megabytes)."""
+    return dataclasses.replace(data, consumer=data.consumer.to(device), shop=data.shop.to(device),
+                               targets=devices.to_device(data.targets, device))
+
+
 def _make_step(config: HashingConfig, data: SplitData):
     """The training step: a batch of items -> their consumer and shop views (a random mirror
     variant of each) -> eq. 4 over all pairs of the 2N views + eq. 5 on every view."""
     def step(model: HashingNet, batch):
         (items,) = batch
         variants = data.consumer.shape[1]
-        consumer = data.consumer[items, torch.randint(variants, (len(items),))]
-        shop = data.shop[items, torch.randint(variants, (len(items),))]
-        both = torch.cat([items, items]).numpy()
+        consumer = data.consumer[items, torch.randint(variants, (len(items),), device=items.device)]
+        shop = data.shop[items, torch.randint(variants, (len(items),), device=items.device)]
         out = model(torch.cat([consumer, shop]))
-        pairs = dsh_loss(out["codes"], pair_labels(data.pair_ids[both], data.categories[both]),
+        both = torch.cat([items, items]).cpu().numpy()  # the pair rule's labels are NumPy's
+        pairs = dsh_loss(out["codes"], pair_labels(data.pair_ids[both], data.categories[both]).to(items.device),
                          config.pair_margin, config.regulariser_weight, config.same_category_margin)
         tasks = multitask_loss(out["logits"], {t: data.targets[t][both] for t in out["logits"]}, config.mu)
         numbers = {f"train_{k}": v.item() for k, v in {**pairs, **tasks}.items() if k != "loss"}
@@ -54,9 +62,10 @@ def train(config: HashingConfig, out: str | os.PathLike | None = None, progress:
     (``harness.cached_run_path``), where a demo or an exercise trains, never into ``checkpoints/``."""
     out = Path(out) if out is not None else harness.cached_run_path(config.name, config)
     torch.manual_seed(config.seed)
-    data = load_split_data(config, "train", config.max_items, progress)
+    device = devices.current()
+    data = _on_device(load_split_data(config, "train", config.max_items, progress), device)
     val = load_split_data(config, "val", config.max_items, progress)
-    model = build_model(config, data.consumer.shape[-1])
+    model = build_model(config, data.consumer.shape[-1]).to(device)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(len(data))),
                                          batch_size=min(config.batch_size, len(data)), shuffle=True, drop_last=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

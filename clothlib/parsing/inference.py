@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .. import devices
 from ..config import progress_bar
 from ..data.ccp import read_class_mask, read_photo
 from ..data.classes import CLASSES, NUM_CLASSES
@@ -42,11 +43,12 @@ def predict_scores(model: torch.nn.Module, photo: np.ndarray, eval_height: int, 
     """Class probabilities (classes x H x W) at the photo's own size: the network runs at
     ``eval_height`` (times each of ``scales``; and on the mirrored photo too with ``flip``, its
     scores mirrored back) and its probabilities, upsampled bilinearly to the original resolution,
-    are averaged."""
+    are averaged, on the model's device, and returned on the CPU (for NumPy and the dense CRF)."""
     model.eval()
     height, width = photo.shape[:2]
-    x = normalise(photo)
-    total = torch.zeros(())
+    device = devices.of(model)
+    x = normalise(torch.as_tensor(photo).to(device))
+    total = torch.zeros((), device=device)
     for scale in scales:
         target = round((eval_height or height) * scale)
         resized = x if target == height else F.interpolate(
@@ -56,7 +58,7 @@ def predict_scores(model: torch.nn.Module, photo: np.ndarray, eval_height: int, 
             scores = F.interpolate(scores.flip(3) if mirrored else scores, size=(height, width), mode="bilinear",
                                    align_corners=False)
             total = total + scores.softmax(1)[0]
-    return total / (len(scales) * (1 + flip))
+    return (total / (len(scales) * (1 + flip))).cpu()
 
 
 class SplitScore:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .. import engine, harness
+from .. import devices, engine, harness
 from ..data.classes import CLASSES, IGNORE_INDEX, ccp_to_class
 from ..data.dataset import CCPParsing, train_transform
 from ..data.splits import load_split
@@ -39,7 +39,8 @@ def _pixel_step(loss_name: str):
 
     def step(model, batch):
         images, masks = batch
-        scores = model(images)
+        with devices.autocast(images.device):  # bfloat16 convolutions on a GPU; the loss in float32
+            scores = model(images).float()
         loss = loss_fn(scores, masks, IGNORE_INDEX)
         valid = masks != IGNORE_INDEX
         pixel_acc = (scores.argmax(1)[valid] == masks[valid]).float().mean().item()
@@ -66,13 +67,14 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
     """Train ``config`` (resuming from ``<out>.state.pt``), release it to ``out`` and write its curve
     as ``<out stem>.curve.json``; returns ``out``."""
     torch.manual_seed(config.seed)  # the initial weights of net1 / net2 and the decoder
-    model = _initial_model(config)
+    device = devices.current()
+    model = _initial_model(config).to(device)
     dataset = CCPParsing(ids=load_split(config.train_split, max_photos=config.max_photos),
                          transform=train_transform(config.crop, config.scale, config.base_height))
     # Workers are re-forked every epoch (not persistent), so their augmentation seeds come from the
     # epoch's seed and a resumed run repeats an uninterrupted one exactly.
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=config.workers)
+                                         **devices.loader_options(device, config.workers))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     val_ids = load_split(config.val_split, max_photos=config.max_photos)
