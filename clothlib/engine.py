@@ -2,8 +2,10 @@
 
 Each epoch starts from ``seed + epoch`` (Python, NumPy, PyTorch and so the data order and the
 augmentations), and the full training state is saved atomically after every epoch, so a run that
-is interrupted and resumed ends with exactly the weights of an uninterrupted one. Batches go to
-the model's device (:mod:`clothlib.devices`); released weights come back to the CPU.
+is interrupted and resumed ends with exactly the weights of an uninterrupted one. Every torch
+file (state, released checkpoint) is read by :func:`load_state`, with ``weights_only=True``: a
+file is data, never code that runs on loading. Batches go to the model's device
+(:mod:`clothlib.devices`); released weights come back to the CPU.
 """
 from __future__ import annotations
 
@@ -23,10 +25,35 @@ from .io import atomic_write
 StepFn = Callable[[torch.nn.Module, object], tuple[torch.Tensor, dict]]
 
 
+class CorruptCheckpointError(ValueError):
+    """A torch file cannot be loaded as plain data; the message names the file and what remakes it."""
+
+
 def save_state(path: str | os.PathLike, state: dict) -> Path:
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
     return Path(path)
+
+
+def load_state(path: str | os.PathLike, remake: str) -> dict:
+    """The dict saved at ``path`` by :func:`save_state`, loaded with ``weights_only=True`` (tensors,
+    numbers, strings and containers only), so a file carrying code (a pickled object whose reduction
+    calls a function) is refused before anything runs. A file that is truncated, not a torch file or
+    carries code is a :class:`CorruptCheckpointError` naming it and ``remake`` (what to do instead)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch reports a damaged file as RuntimeError, OSError, EOFError, UnpicklingError...
+        if "Unsupported global" in str(err):
+            why = ("it carries objects other than tensors and containers, which could run code on loading; "
+                   "clothlib never loads those (weights_only=True)")
+        else:
+            why = f"it is damaged or not a torch file ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        raise CorruptCheckpointError(f"{path} cannot be loaded: {why}. {remake}") from None
+    if not isinstance(state, dict):
+        raise CorruptCheckpointError(f"{path} holds a {type(state).__name__}, not a clothlib checkpoint. {remake}")
+    return state
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable, step: StepFn, *,
@@ -45,9 +72,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
     history: list[dict] = []
     start_epoch = 0
     if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = load_state(state_path, "Delete it to train from the first epoch, or choose another --out.")
         if state.get("meta") != meta:
-            raise ValueError(f"{state_path} was written by a run with another configuration; "
+            raise ValueError(f"{state_path} was written by a run with another configuration or other data; "
                              "delete it or choose another --out to start afresh.")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -115,7 +142,8 @@ def load_release(path: str | os.PathLike, kind: str, how_to_make: str) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found. Make it with `{how_to_make}`.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_state(path, f"Make it again with `{how_to_make}` (a shipped one: `git checkout -- {path.name}` "
+                                  "in the checkpoints folder).")
     if checkpoint.get("kind") != kind:
         raise ValueError(f"{path} is a {checkpoint.get('kind')!r} checkpoint, not a {kind!r} one")
     checkpoint["weights"] = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["weights"].items()}

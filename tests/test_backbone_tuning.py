@@ -69,7 +69,7 @@ def test_tuning_trains_the_blocks_keeps_batchnorm_statistics_and_loads_as_the_tu
     untuned = tuning.TunedStage(config.first_block, config.embedding)
     main(["tune-backbone", "--epochs", "2", "--batch-size", "8", "--lr", "1e-3", "--c2s", str(cache_in),
           "--out", str(tmp_path / features_module.TUNED_CHECKPOINT), "--quiet"])
-    checkpoint = torch.load(tmp_path / features_module.TUNED_CHECKPOINT, weights_only=False)
+    checkpoint = torch.load(tmp_path / features_module.TUNED_CHECKPOINT, weights_only=True)
     assert checkpoint["kind"] == "backbone" and checkpoint["config"] == config.to_dict()
     assert len(checkpoint["history"]) == 2 and "feature_top20" in checkpoint["before_tuning"]
     assert checkpoint["supervision"].startswith("instance IDs")

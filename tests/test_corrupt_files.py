@@ -2,11 +2,18 @@
 remakes it (or heals a cache by rebuilding the entry), never serves it silently (issue 27)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
-from clothlib import results
+from clothlib import hashing, results
+from clothlib.engine import CorruptCheckpointError, fit
+from clothlib.hashing.config import DEFAULT_NETWORK
 from clothlib.retrieval import export_files, load_export
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _export(seed: int, items: int = 6) -> dict:
@@ -59,3 +66,64 @@ def test_an_array_from_another_export_or_damaged_is_refused(tmp_path):
     (second / "gallery_features.npy").write_bytes(data[:len(data) // 2])  # truncated
     with pytest.raises(results.CorruptExportError, match="gallery_features.npy"):
         load_export(second)
+
+
+class Payload:
+    """What a doctored checkpoint carries: unpickling it calls ``open(marker, "w")``, a stand-in for
+    any code an attacker's file would run inside ``torch.load(weights_only=False)``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+SHIPPED = sorted((REPO / "checkpoints").glob("*.pt"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_checkpoint_loads_as_plain_data(path):
+    assert isinstance(torch.load(path, map_location="cpu", weights_only=True), dict)
+
+
+def test_a_checkpoint_carrying_code_is_refused_before_anything_runs(tmp_path):
+    """The bug: a doctored hash_catt3_net_48.pt ran its payload inside hashing.load_checkpoint,
+    which then loaded normally."""
+    shipped = REPO / "checkpoints" / f"{DEFAULT_NETWORK}.pt"
+    doctored, marker = tmp_path / shipped.name, tmp_path / "payload-ran"
+    torch.save({**torch.load(shipped, map_location="cpu", weights_only=True), "note": Payload(marker)}, doctored)
+    with pytest.raises(CorruptCheckpointError, match=rf"{doctored.name} cannot be loaded: it carries objects .*"
+                                                     "train_hashing.sh"):
+        hashing.load_checkpoint(doctored)
+    assert not marker.exists(), "nothing the file carries ran"
+    torch.load(doctored, weights_only=False)  # what the old loader did: the payload is real
+    assert marker.exists()
+
+
+def _truncated(source, out):
+    data = source.read_bytes()
+    out.write_bytes(data[:len(data) // 2])
+    return out
+
+
+def test_a_truncated_checkpoint_names_the_file_and_its_command(tmp_path):
+    damaged = _truncated(REPO / "checkpoints" / f"{DEFAULT_NETWORK}.pt", tmp_path / f"{DEFAULT_NETWORK}.pt")
+    with pytest.raises(CorruptCheckpointError, match=rf"{damaged.name} cannot be loaded: it is damaged.*"
+                                                     r"train_hashing.sh.*git checkout"):
+        hashing.load_checkpoint(damaged)
+
+
+def test_a_truncated_state_file_names_the_file_and_what_to_do(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    loader = [(torch.ones(2, 2), torch.ones(2, 1))]
+
+    def step(model, batch):
+        return torch.nn.functional.mse_loss(model(batch[0]), batch[1]), {}
+
+    state = tmp_path / "run.state.pt"
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, step, epochs=1, state_path=state, meta={})
+    assert torch.load(state, weights_only=True)["epoch"] == 1, "a state file is plain data"
+    _truncated(state, state)
+    with pytest.raises(CorruptCheckpointError, match=r"run.state.pt cannot be loaded.*Delete it"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, step, epochs=2, state_path=state, meta={})

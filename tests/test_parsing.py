@@ -84,7 +84,7 @@ def test_predict_writes_class_maps_at_annotation_size(tmp_path, ccp_root):
 
 def test_train_writes_a_self_describing_checkpoint_and_curve(tmp_path, ccp_root):
     out = train(_tiny_config(epochs=1), tmp_path / "tiny.pt", progress=False)
-    checkpoint = torch.load(out, weights_only=False)
+    checkpoint = torch.load(out, weights_only=True)
     assert checkpoint["classes"] == CLASSES and checkpoint["config"]["model"] == "net2"
     assert all(v.dtype == torch.float16 for v in checkpoint["weights"].values() if v.is_floating_point())
     curve = json.loads(out.with_suffix(".curve.json").read_text())

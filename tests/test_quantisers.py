@@ -151,7 +151,7 @@ def test_a_shipped_run_counts_only_for_the_same_config_on_the_same_set(cache_in,
     config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in))
     shipped = train(config, tmp_path / "hash_catt3_net_16.pt", progress=False)
     assert comparison_run(config) == (str(shipped), True)
-    checkpoint = torch.load(shipped, weights_only=False)
+    checkpoint = torch.load(shipped, weights_only=True)
     checkpoint["c2s_config"] = {**checkpoint["c2s_config"], "pseudo_photos": 1094}
     torch.save(checkpoint, shipped)
     assert comparison_run(config) == (str(harness.cached_run_path(config.name, config)), False)
