@@ -4,6 +4,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -158,3 +159,54 @@ def test_nbgrader_makes_the_same_student_cells():
         notebook, resources = preprocessor.preprocess(notebook, resources)
     ours = make_student.student_notebook(synthetic_notebook(), "synthetic")
     assert [cell.source for cell in ours.cells] == [cell.source for cell in notebook.cells]
+
+
+def test_the_points_rule_weighs_a_check_by_its_solution_s_size():
+    notebook = synthetic_notebook()
+    assert make_student.course_points(notebook) == {"nb06_top_k_check": 1, "nb06_q1": 1}, "2 solution lines: 1 point"
+    longer = SOLUTION.replace("    return order[:, :k]", "    order = order[:, :k]\n\n    kept = order.copy()\n"
+                                                          "    return kept")
+    notebook.cells[2].source = longer  # 4 non-blank lines (the blank one does not count)
+    notebook.cells.append(new_markdown_cell("An answer", metadata=_nbgrader("nb06_open3", solution=True, grade=True,
+                                                                            points=3)))
+    assert make_student.course_points(notebook) == {"nb06_top_k_check": 2, "nb06_q1": 1, "nb06_open3": 3}
+    notebook.cells[3].metadata["nbgrader"]["grade_id"] = "nb06_unpaired"
+    with pytest.raises(make_student.MarkupError, match="points rule"):
+        make_student.course_points(notebook)
+
+
+def test_every_course_notebook_s_points_follow_the_rule():
+    """Points weigh exercises by size (nbgrader's default, 1 a cell, made the one-line top_k worth the
+    Lovász gradient); every open question has a graded model answer."""
+    points = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        written = {cell.metadata["nbgrader"]["grade_id"]: cell.metadata["nbgrader"]["points"]
+                   for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")}
+        assert written == make_student.course_points(notebook), path.name
+        opens = sum(len(re.findall(r"^\d+\. \*Open question\.\*", cell.source, re.M))
+                    for cell in notebook.cells if cell.cell_type == "markdown")
+        answers = [grade_id for grade_id in written if "_open" in grade_id]
+        assert len(answers) == opens, f"{path.name}: {opens} open questions, {len(answers)} model answers"
+        points.update(written)
+    assert points["nb06_top_k_check"] < points["nb02_lovasz_gradient_check"] < points["nb05_dsh_loss_check"]
+
+
+def test_the_answer_sheet_is_the_notebooks_model_answers():
+    sources = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    sheet = make_student.answer_sheet(sources)
+    assert make_student.ANSWERS.read_text() == sheet, f"the answer sheet is stale: run {make_student.ANSWERS_COMMAND}"
+    answers = [cell.source.strip() for path in sources for cell in nbformat.read(path, as_version=4).cells
+               if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")]
+    assert len(answers) == sheet.count("\n> **Answer.**") and all(a.split("\n")[0] in sheet for a in answers)
+
+
+def test_no_model_answer_reaches_the_student_edition():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        full = nbformat.read(path, as_version=4)
+        student = make_student.student_notebook(full, path.name)
+        answers = {cell.source for cell in full.cells
+                   if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")}
+        assert answers and not answers & {cell.source for cell in student.cells}, path.name
+        assert all(cell.source == make_student.TEXT_STUB for cell in student.cells
+                   if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"))

@@ -2,6 +2,7 @@
 
     python tools/make_student.py                         # every notebooks/*.ipynb -> build/student/ (make student)
     python tools/make_student.py notebooks/06_retrieval.ipynb --out /tmp/student
+    python tools/make_student.py --answers docs/model_answers.md   # the instructor's answer sheet
 
 The source notebooks are the full edition and follow nbgrader's conventions, so an instructor can also
 release and autograde them with ``nbgrader generate_assignment`` / ``nbgrader autograde``; this script
@@ -25,6 +26,16 @@ metadata rules so that a notebook it accepts nbgrader accepts too:
   the region) fails on a wrong solution, while the student edition only prints the check's hint.
 - **Outputs** of every code cell are cleared; cell ids and everything else stay as they are.
 
+- **Points** (:func:`course_points`, the course's rule; ``tests/test_student_edition.py`` checks every
+  notebook follows it): a check cell is worth one point per two lines of its exercise's solution
+  (rounded up: the one-line ``top_k`` 1, the Lovász gradient 3, the whole eq. 4 loss 5), a closing
+  question's answer 1, an open question's answer 3 (it asks for a run and its reading).
+
+The **answer sheet** (``--answers``, committed as ``docs/model_answers.md``; a test keeps it equal to the
+notebooks) gathers every model answer of the full edition under its question, with each notebook's
+graded cells and their points: the instructor's guide links to it, and the student edition never
+contains it.
+
 A marker in a cell without the matching metadata, a nested or unclosed region, or a missing, invalid or
 repeated ``grade_id`` is an error naming the notebook and the cell, as nbgrader's would be. Text that
 merely *mentions* a marker counts as one (nbgrader matches substrings), so the notebooks never do.
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import re
 import sys
 from pathlib import Path
@@ -48,6 +60,8 @@ TEXT_STUB = "YOUR ANSWER HERE"  # nbgrader's ClearSolutions.text_stub
 SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
 HIDDEN_TESTS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")  # what nbgrader's CheckCellMetadata accepts
+QUESTION_POINTS, OPEN_QUESTION_POINTS = 1, 3
+CHECK_SUFFIX = "_check"  # a check cell's grade_id is its solution cell's plus this
 
 
 class MarkupError(ValueError):
@@ -108,6 +122,36 @@ def _check_metadata(cell, where: str, grade_ids: set[str]) -> None:
                           "graded answer)")
 
 
+def solution_lines(cell) -> int:
+    """Non-blank lines between a code cell's BEGIN and END SOLUTION markers: the size of its exercise."""
+    lines = cell.source.split("\n")
+    return sum(1 for begin, end in _regions(lines, SOLUTION, "cell") for line in lines[begin + 1:end] if line.strip())
+
+
+def course_points(notebook) -> dict[str, float]:
+    """The points each graded cell of a course notebook should carry, by grade_id: a check cell one per
+    two lines of its solution (rounded up), so the weight follows the exercise's size; a closing
+    question's answer (``nbNN_qK``) QUESTION_POINTS; an open question's (``nbNN_openK``)
+    OPEN_QUESTION_POINTS. A graded cell the rule does not cover is a MarkupError."""
+    solutions = {_nbgrader(cell)["grade_id"]: solution_lines(cell) for cell in notebook.cells
+                 if cell.cell_type == "code" and _nbgrader(cell).get("solution")}
+    points = {}
+    for cell in notebook.cells:
+        grade_id = _nbgrader(cell).get("grade_id", "")
+        if not _nbgrader(cell).get("grade"):
+            continue
+        if cell.cell_type == "code" and grade_id.endswith(CHECK_SUFFIX) and grade_id[:-len(CHECK_SUFFIX)] in solutions:
+            points[grade_id] = math.ceil(solutions[grade_id[:-len(CHECK_SUFFIX)]] / 2)
+        elif cell.cell_type == "markdown" and re.fullmatch(r"nb\d\d_q\d+", grade_id):
+            points[grade_id] = QUESTION_POINTS
+        elif cell.cell_type == "markdown" and re.fullmatch(r"nb\d\d_open\d+", grade_id):
+            points[grade_id] = OPEN_QUESTION_POINTS
+        else:
+            raise MarkupError(f"{grade_id!r}: a graded cell the points rule does not cover (a check cell's grade_id "
+                              f"is its solution's plus {CHECK_SUFFIX!r}; answers are nbNN_qK or nbNN_openK)")
+    return points
+
+
 def student_cell(cell, where: str = "cell"):
     """The student's version of one cell (a new cell; ``cell`` is left alone)."""
     cell = copy.deepcopy(cell)
@@ -155,13 +199,52 @@ def write_student_edition(sources: list[Path], out: Path = DEFAULT_OUT) -> list[
     return [target for target, _ in editions]
 
 
+ANSWERS = ROOT / "docs" / "model_answers.md"
+ANSWERS_COMMAND = "python tools/make_student.py --answers docs/model_answers.md"
+
+
+def answer_sheet(sources: list[Path]) -> str:
+    """Markdown: per notebook, its graded cells with their points, then each model answer under the
+    markdown cell before it (its question). Made from the full edition, so it is never stale."""
+    parts = [f"# Model answers and points\n\nGenerated from the full edition by `{ANSWERS_COMMAND}` (do not edit: "
+             "edit the notebooks' answer cells and run it again). Students never see this page: the student edition "
+             "replaces every answer by `YOUR ANSWER HERE`. Points follow the rule of `tools/make_student.py` "
+             "(`course_points`); how to grade the answers is in the [instructor's guide](instructor_guide.md)."]
+    for path in sources:
+        notebook = nbformat.read(path, as_version=4)
+        title = next((cell.source.split("\n")[0].lstrip("# ") for cell in notebook.cells
+                      if cell.cell_type == "markdown" and cell.source.startswith("# ")), Path(path).stem)
+        points = course_points(notebook)
+        if not points:
+            continue
+        rows = ["| graded cell | kind | points |", "|---|---|---|"]
+        for grade_id, value in points.items():
+            kind = ("exercise check" if grade_id.endswith(CHECK_SUFFIX) else
+                    "open question" if "_open" in grade_id else "question")
+            rows.append(f"| `{grade_id}` | {kind} | {value:g} |")
+        parts.append(f"## {title}\n\n`notebooks/{Path(path).name}`: {sum(points.values()):g} points.\n\n"
+                     + "\n".join(rows))
+        for index, cell in enumerate(notebook.cells):
+            meta = _nbgrader(cell)
+            if cell.cell_type == "markdown" and meta.get("solution") and meta.get("grade"):
+                question = notebook.cells[index - 1].source.strip() if index else ""
+                parts.append(f"{question}\n\n> " + cell.source.strip().replace("\n", "\n> "))
+    return "\n\n".join(parts) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="source notebooks (default: notebooks/*.ipynb)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--answers", type=Path, help="write the answer sheet (model answers and points) here instead")
     args = parser.parse_args(argv)
     sources = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     try:
+        if args.answers:
+            with atomic_write(args.answers) as f:
+                f.write(answer_sheet(sources))
+            print(f"answer sheet: {args.answers}")
+            return 0
         written = write_student_edition(sources, args.out)
     except MarkupError as error:
         print(f"make_student: {error}", file=sys.stderr)
