@@ -20,7 +20,7 @@ class ToyConfig(RunConfig):
     lr: float = 0.1
 
 
-def _toy_run(config: ToyConfig, out):
+def _toy_run(config: ToyConfig, out, data_key=None):
     torch.manual_seed(config.seed)
     model = torch.nn.Linear(*config.size)
     data = torch.utils.data.TensorDataset(torch.randn(16, config.size[0]), torch.randn(16, config.size[1]))
@@ -32,7 +32,7 @@ def _toy_run(config: ToyConfig, out):
 
     return harness.train_run(config, out, kind="toy", model=model, loader=loader,
                              optimizer=torch.optim.SGD(model.parameters(), lr=config.lr), step=step,
-                             validate=None, desc="toy", note="hello")
+                             validate=None, desc="toy", data=data_key, note="hello")
 
 
 def _toy_load(path):
@@ -100,3 +100,14 @@ def test_release_round_trip(tmp_path):
     assert harness.state_path(out).exists()
     with pytest.raises(MissingCheckpointError, match="python make_toy.py"):
         _toy_load(tmp_path / "absent.pt")
+
+
+def test_a_run_resumes_and_caches_only_on_the_data_it_was_trained_on(tmp_path):
+    """The bug: train on a consumer-to-shop build, rebuild it smaller, re-run the same command: it
+    resumed after the last epoch and re-released the old weights stamped with the new set."""
+    out = _toy_run(ToyConfig(), tmp_path / "toy.pt", data_key={"photos": 30})
+    assert _toy_run(ToyConfig(), out, data_key={"photos": 30}) == out, "the same data resumes (here: nothing left)"
+    with pytest.raises(ValueError, match="toy.state.pt was written by a run with another configuration or other data"):
+        _toy_run(ToyConfig(), out, data_key={"photos": 25})
+    assert harness.cached_run_path("toy", ToyConfig(), {"photos": 30}) != \
+        harness.cached_run_path("toy", ToyConfig(), {"photos": 25}) != harness.cached_run_path("toy", ToyConfig())

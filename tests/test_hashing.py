@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from clothlib import engine, harness
-from clothlib.data import pairs
+from clothlib.data import c2s, pairs
 from clothlib.data.attributes import NA
 from clothlib.harness import MissingCheckpointError
 from clothlib.hashing import (
@@ -202,7 +202,9 @@ def test_train_if_missing_trains_into_the_cache_once(cache_in, tmp_path, monkeyp
     monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
     config = HashingConfig(bits=16, epochs=1, batch_size=8, c2s=str(cache_in), max_items=8)
     _, loaded, checkpoint = load_or_train(config, train_if_missing=True)
-    assert loaded == config and checkpoint["path"] == harness.cached_run_path("hash_catt3_net_16", config)
+    cached = harness.cached_run_path("hash_catt3_net_16", config, c2s.load_meta(cache_in)["config"])
+    assert loaded == config and checkpoint["path"] == cached, "the cache file is named by config and data"
+    assert cached != harness.cached_run_path("hash_catt3_net_16", config)
     assert train(config) == checkpoint["path"], "train() without out trains into the same cache file"
     assert not list(tmp_path.glob("*.pt")), "nothing lands beside the shipped checkpoints"
     monkeypatch.setattr(harness, "train_run", lambda *a, **k: pytest.fail("trained again"))

@@ -154,7 +154,8 @@ def test_a_shipped_run_counts_only_for_the_same_config_on_the_same_set(cache_in,
     checkpoint = torch.load(shipped, weights_only=True)
     checkpoint["c2s_config"] = {**checkpoint["c2s_config"], "pseudo_photos": 1094}
     torch.save(checkpoint, shipped)
-    assert comparison_run(config) == (str(harness.cached_run_path(config.name, config)), False)
+    cached = harness.cached_run_path(config.name, config, c2s.load_meta(cache_in)["config"])
+    assert comparison_run(config) == (str(cached), False)
 
 
 def test_the_ablation_keeps_each_change_and_the_command_saves(cache_in, tmp_path, monkeypatch):

@@ -39,11 +39,12 @@ def comparison_run(config: HashingConfig, progress: bool = True) -> tuple[str, b
     with this very config on this very consumer-to-shop build (a fresh clone's set lacks the shipped runs'
     pseudo-labelled items), else a run in the cache folder, trained now if absent."""
     shipped = shipped_path(config)
+    c2s_key = c2s.load_meta(config.folder)["config"]
     if shipped.exists():
         _, shipped_config, checkpoint = load_checkpoint(shipped)
-        if shipped_config == config and checkpoint["c2s_config"] == c2s.load_meta(config.folder)["config"]:
+        if shipped_config == config and checkpoint["c2s_config"] == c2s_key:
             return str(shipped), True
-    cached = harness.cached_run_path(config.name, config)
+    cached = harness.cached_run_path(config.name, config, c2s_key)
     if not cached.exists():
         train(config, cached, progress=progress)
     return str(cached), False

@@ -202,9 +202,10 @@ def tune_backbone(config: TuningConfig, out: str | os.PathLike | None = None, pr
     them to ``out`` with the config, the curve, the validation scores before tuning and the
     consumer-to-shop build they were tuned on. ``out`` None: this config's file in the cache folder
     (``harness.cached_run_path``), where a notebook's small run goes, never into ``checkpoints/``."""
-    out = Path(out) if out is not None else harness.cached_run_path("backbone_tuned", config)
-    torch.manual_seed(config.seed)
     folder = config.folder
+    c2s_key = c2s.load_meta(folder)["config"]
+    out = Path(out) if out is not None else harness.cached_run_path("backbone_tuned", config, c2s_key)
+    torch.manual_seed(config.seed)
     train_data = frozen_activations(folder, "train", config.first_block, config.max_items, progress)
     val_data = frozen_activations(folder, "val", config.first_block, config.max_items, progress)
     manifest = c2s.load_manifest(folder)
@@ -225,4 +226,4 @@ def tune_backbone(config: TuningConfig, out: str | os.PathLike | None = None, pr
                              step=_make_step(config, train_data, train_ids), validate=validate,
                              desc="tuning the backbone", before_tuning=before,
                              supervision=f"{config.protocol} IDs of consumer/shop views only",
-                             c2s_config=c2s.load_meta(folder)["config"])
+                             data=c2s_key, c2s_config=c2s_key)

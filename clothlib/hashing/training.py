@@ -60,7 +60,8 @@ def train(config: HashingConfig, out: str | os.PathLike | None = None, progress:
     """Train ``config`` (resuming from ``<out>.state.pt``) and release the checkpoint ``out`` with
     its curve ``<out stem>.curve.json``. ``out`` None: this config's file in the cache folder
     (``harness.cached_run_path``), where a demo or an exercise trains, never into ``checkpoints/``."""
-    out = Path(out) if out is not None else harness.cached_run_path(config.name, config)
+    c2s_key = c2s.load_meta(config.folder)["config"]
+    out = Path(out) if out is not None else harness.cached_run_path(config.name, config, c2s_key)
     torch.manual_seed(config.seed)
     device = devices.current()
     data = _on_device(load_split_data(config, "train", config.max_items, progress), device)
@@ -79,7 +80,7 @@ def train(config: HashingConfig, out: str | os.PathLike | None = None, progress:
                              else None,
                              desc=f"{config.model} {config.bits} bits", in_features=data.consumer.shape[-1],
                              tasks={task: task_values(task) for task in model.tasks},
-                             c2s_config=c2s.load_meta(config.folder)["config"])
+                             data=c2s_key, c2s_config=c2s_key)
 
 
 def load_or_train(config: HashingConfig, train_if_missing: bool = False) -> tuple[HashingNet, HashingConfig, dict]:
@@ -88,4 +89,5 @@ def load_or_train(config: HashingConfig, train_if_missing: bool = False) -> tupl
     :class:`~clothlib.harness.MissingCheckpointError` naming the script that makes the shipped
     files, unless ``train_if_missing`` asks to train ``config`` into the cache folder."""
     return harness.load_or_train(shipped_path(config), config, load=load_checkpoint, train=train,
-                                 command=TRAIN_SCRIPT, train_if_missing=train_if_missing)
+                                 command=TRAIN_SCRIPT, train_if_missing=train_if_missing,
+                                 data=lambda: c2s.load_meta(config.folder)["config"])
