@@ -2,13 +2,17 @@
 remakes it (or heals a cache by rebuilding the entry), never serves it silently (issue 27)."""
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 
 from clothlib import hashing, results
+from clothlib.data import ccp
 from clothlib.engine import CorruptCheckpointError, fit
 from clothlib.hashing.config import DEFAULT_NETWORK
 from clothlib.retrieval import export_files, load_export
@@ -127,3 +131,56 @@ def test_a_truncated_state_file_names_the_file_and_what_to_do(tmp_path):
     _truncated(state, state)
     with pytest.raises(CorruptCheckpointError, match=r"run.state.pt cannot be loaded.*Delete it"):
         fit(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, step, epochs=2, state_path=state, meta={})
+
+
+@pytest.fixture()
+def two_copies(tmp_path, ccp_root, monkeypatch):
+    """Two one-photo copies of CCP whose photo 0003 has different masks, read through one shared
+    cache folder; returns a function that points the settings at copy ``a`` or ``b``."""
+    copies = {}
+    for name, fill in (("a", None), ("b", 5)):
+        root = copies[name] = tmp_path / name
+        for sub in ("photos", "annotations/pixel-level", "annotations/image-level"):
+            (root / sub).mkdir(parents=True)
+        shutil.copy(ccp_root / "label_list.mat", root)
+        shutil.copy(ccp_root / "photos/0003.jpg", root / "photos")
+        mask = scipy.io.loadmat(ccp_root / "annotations/pixel-level/0003.mat")["groundtruth"]
+        scipy.io.savemat(root / "annotations/pixel-level/0003.mat",
+                         {"groundtruth": mask if fill is None else np.full_like(mask, fill)})
+
+    def use(name):
+        monkeypatch.setattr(ccp, "settings", dataclasses.replace(ccp.settings, data_root=copies[name],
+                                                                 cache_dir=tmp_path / "cache"))
+        return copies[name]
+    return use
+
+
+def test_the_mask_cache_never_serves_another_copys_mask(two_copies):
+    """The bug: the cache keyed on photo id and file time, so switching CLOTHLIB_DATA served the
+    other copy's mask."""
+    two_copies("a")
+    first = ccp.read_groundtruth("0003")
+    two_copies("b")
+    assert (ccp.read_groundtruth("0003") == 5).all()
+    two_copies("a")
+    assert np.array_equal(ccp.read_groundtruth("0003"), first) and len(np.unique(first)) > 1
+
+
+def _only_entry(root) -> Path:
+    (entry,) = (root.parent / "cache" / "groundtruth").glob("0003-*.npy")
+    return entry
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong size"])
+def test_a_bad_cached_mask_is_rebuilt(two_copies, damage):
+    """The bugs: a truncated entry raised 'Failed to read all data'; a valid entry of the wrong
+    size was served (photo 0003: 0 garments instead of 6)."""
+    root = two_copies("a")
+    good = ccp.read_groundtruth("0003")
+    entry = _only_entry(root)
+    if damage == "truncated":
+        entry.write_bytes(entry.read_bytes()[:1000])
+    else:
+        np.save(entry, np.zeros((10, 10), np.uint8))
+    assert np.array_equal(ccp.read_groundtruth("0003"), good)
+    assert np.array_equal(np.load(entry), good), "the entry is healed, not just bypassed"

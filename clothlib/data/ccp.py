@@ -6,6 +6,7 @@ points at the file to restore instead of surfacing as a shape error three stages
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from pathlib import Path
 
@@ -113,28 +114,50 @@ def read_photo(photo_id: str, root: str | os.PathLike | None = None) -> np.ndarr
         ) from err
 
 
-def _mask_cache_path(photo_id: str) -> Path:
-    return settings.cache_dir / "groundtruth" / f"{photo_id}.npy"
+def _mask_cache_path(mat: Path) -> Path:
+    """The cache entry of the mask decoded from ``mat``, named by the .mat file's resolved path, size
+    and modification time: two copies of the dataset (``CLOTHLIB_DATA`` switched, one cache folder)
+    never share an entry, and a replaced .mat file gets a fresh one."""
+    stat = mat.stat()
+    key = hashlib.sha256(f"{mat.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return settings.cache_dir / "groundtruth" / f"{mat.stem}-{key}.npy"
+
+
+def _cached_mask(cached: Path, photo: Path) -> np.ndarray | None:
+    """The cached mask if it is a whole 2-D uint8 label array of its photo's size; None (rebuild it)
+    for an absent, unreadable, truncated or wrong-sized entry."""
+    try:
+        mask = np.load(cached)
+        with Image.open(photo) as im:
+            size = (im.height, im.width)
+    except (OSError, ValueError, EOFError):
+        return None
+    if mask.shape != size or mask.dtype != np.uint8 or mask.max(initial=0) >= NUM_CCP_LABELS:
+        return None
+    return mask
 
 
 def read_groundtruth(photo_id: str, root: str | os.PathLike | None = None, cache: bool = True) -> np.ndarray:
     """The pixel-level CCP labels (H x W uint8, 0..58).
 
     Decoded masks are cached as .npy (a few times faster than parsing .mat) so training epochs do
-    not re-parse the .mat files; a cache entry older than its .mat file is rebuilt.
+    not re-parse the .mat files; an entry is keyed by its .mat file (:func:`_mask_cache_path`) and
+    checked on reading: one that is unreadable or not of its photo's size is rebuilt.
     """
-    path = check_dataset(root) / "annotations" / "pixel-level" / f"{photo_id}.mat"
-    cached = _mask_cache_path(photo_id)
-    if cache and root is None and cached.exists() and path.exists() \
-            and cached.stat().st_mtime_ns >= path.stat().st_mtime_ns:
-        return np.load(cached)
+    folder = check_dataset(root)
+    path = folder / "annotations" / "pixel-level" / f"{photo_id}.mat"
+    cached = _mask_cache_path(path) if cache and root is None and path.exists() else None
+    if cached is not None:
+        mask = _cached_mask(cached, folder / "photos" / f"{photo_id}.jpg")
+        if mask is not None:
+            return mask
     mask = _load_mat(path, "groundtruth")
     if mask.ndim != 2 or mask.dtype != np.uint8 or mask.max() >= NUM_CCP_LABELS:
         raise CorruptFileError(
             f"{path}: 'groundtruth' should be a 2-D uint8 array of labels 0..58, got "
             f"{mask.dtype} {mask.shape} with max {mask.max()}. {_restore_hint(path)}"
         )
-    if cache and root is None:
+    if cached is not None:
         with atomic_write(cached, "wb") as f:
             np.save(f, mask)
     return mask
