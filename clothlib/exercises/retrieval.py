@@ -1,0 +1,177 @@
+"""Notebook 06's exercises: Hamming distances, the top k, top-k accuracy."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .core import Case, Outcome, as_array, first_difference, run_cases, shape_hint
+
+
+def check_hamming_distances(hamming: Callable) -> Outcome:
+    """Notebook 06. ``hamming(query_packed, gallery_packed)`` returns the (Q, G) integer Hamming distances
+    between packed codes (uint8 rows, eight bits a byte, as ``retrieval.pack_codes`` makes them):
+    XOR the bytes, count the set bits; ``retrieval.hamming_distances`` is the reference."""
+    from ..retrieval import hamming_distances, pack_codes
+
+    rng = np.random.default_rng(8)
+
+    def codes(count: int, bits: int) -> np.ndarray:
+        return pack_codes(rng.random((count, bits)) < 0.5)
+
+    def case(name: str, queries: np.ndarray, gallery: np.ndarray) -> Case:
+        return Case(name, (queries, gallery), hamming_distances(queries, gallery), data={"bits": 8 * queries.shape[1]})
+
+    same = codes(4, 48)
+    full = codes(3, 64)
+    cases = [case("5 queries x 40 gallery codes of 48 bits (6 bytes)", codes(5, 48), codes(40, 48)),
+             case("12-bit codes (2 bytes, the last one padded with zero bits)", codes(4, 12), codes(9, 12)),
+             case("72-bit codes (9 bytes: longer than one 64-bit word)", codes(3, 72), codes(7, 72)),
+             case("identical codes (distance 0)", same, same.copy()),
+             case("complementary 64-bit codes (every bit differs)", full, ~full),
+             case("one query and one gallery code of 8 bits", np.array([[0b10110010]], dtype=np.uint8),
+                  np.array([[0b00110111]], dtype=np.uint8))]
+
+    def judge(case: Case, result) -> str | None:
+        got, expected = as_array(result), case.expected
+        queries, gallery = case.args
+        hint = shape_hint(got, expected, "one row per query, one column per gallery code: (Q, G)")
+        if hint:
+            return hint
+        if not np.array_equal(got, expected):
+            xor = queries[:, None, :] ^ gallery[None, :, :]
+            if np.array_equal(got, xor.astype(np.int64).sum(-1)):
+                return ("count the set bits of the XOR (np.bitwise_count, or np.unpackbits then sum), not its byte "
+                        "values")
+            if np.array_equal(got, (xor != 0).sum(-1)):
+                return "count the bits that differ, not the bytes that differ"
+            if got.max() > case.data["bits"]:
+                return f"a distance cannot exceed the code's {case.data['bits']} bits (got {got.max()})"
+            query, item = first_difference(got, expected)
+            return f"distance(query {query}, gallery {item}) = {got[query, item]}, expected {expected[query, item]}"
+        if not np.issubdtype(got.dtype, np.integer):
+            return f"distances count bits: return an integer array (got {got.dtype})"
+        return None
+
+    return run_cases("check_hamming_distances", hamming, cases, judge)
+
+
+def check_top_k(top_k: Callable) -> Outcome:
+    """Notebook 06. ``top_k(distances, k)`` returns, for each row of a (Q, G) distance matrix, the gallery
+    indices of its k smallest distances, nearest first, **ties broken by gallery order** (the lower
+    index first): the course's one tie policy, ``retrieval.rank_rows``."""
+    from ..retrieval import rank_rows
+
+    rng = np.random.default_rng(9)
+
+    def case(name: str, distances: np.ndarray, k: int) -> Case:
+        return Case(name, (distances, k), rank_rows(distances, k))
+
+    hamming = rng.integers(0, 9, (6, 50)).astype(np.int32)
+    cases = [case("6 queries x 50 gallery items, distances 0..8 (many ties), k = 5", hamming, 5),
+             case("every distance equal: the first k gallery items, in order", np.full((2, 10), 7, np.int32), 4),
+             case("ties across rank k: which tied items make the top k follows gallery order",
+                  np.array([[3, 1, 2, 1, 1, 0, 1]], dtype=np.int32), 3),
+             case("k = 1", hamming, 1),
+             case("k = the gallery size (a whole ranking)", hamming[:2], 50),
+             case("a 2,000-item gallery with 49 distinct distances, k = 20 (a sort that is not stable reorders "
+                  "ties)", rng.integers(0, 49, (3, 2000)).astype(np.int32), 20),
+             case("float distances with exact ties, k = 3", np.round(rng.random((4, 12)), 1), 3)]
+
+    def judge(case: Case, result) -> str | None:
+        got, expected = as_array(result), case.expected
+        distances, k = case.args
+        if got.ndim == 2 and got.shape[0] == len(expected) and got.shape[1] != k:
+            return f"return k = {k} gallery indices per query (the nearest first), got {got.shape[1]}"
+        hint = shape_hint(got, expected, "(Q, k): one row of k gallery indices per query")
+        if hint:
+            return hint
+        if np.array_equal(got, expected):
+            return None if np.issubdtype(got.dtype, np.integer) else f"return integer indices (got {got.dtype})"
+        if not np.issubdtype(got.dtype, np.integer) and not np.array_equal(got, got.round()):
+            return f"return gallery indices (integers), not distances (got {got.dtype} values)"
+        got = got.astype(np.int64)
+        if got.min() < 0 or got.max() >= distances.shape[1]:
+            return f"indices must be gallery indices 0..{distances.shape[1] - 1}"
+        if any(len(set(row)) < len(row) for row in got):
+            return "a gallery item appears twice in one row"
+        got_distances = np.take_along_axis(distances, got, axis=1)
+        expected_distances = np.take_along_axis(distances, expected, axis=1)
+        if np.array_equal(got_distances, expected_distances):
+            query = int(np.flatnonzero((got != expected).any(1))[0])
+            return (f"ties must keep gallery order: among equal distances the lower gallery index comes first "
+                    f"(query {query}: {got[query].tolist()}, expected {expected[query].tolist()}); np.argsort(..., "
+                    "kind='stable') keeps it, the default sort does not")
+        if np.array_equal(np.sort(got_distances, axis=1), expected_distances):
+            if (np.diff(got_distances, axis=1) <= 0).all():
+                return "nearest first: the smallest distance at rank 0, in increasing order"
+            return "sort the k nearest by distance: np.argpartition alone leaves them in no particular order"
+        query = int(np.flatnonzero((got_distances != expected_distances).any(1))[0])
+        return (f"query {query}: your k items lie at distances {got_distances[query].tolist()}, the k nearest at "
+                f"{expected_distances[query].tolist()}")
+
+    return run_cases("check_top_k", top_k, cases, judge)
+
+
+def check_topk_accuracy(topk_accuracy: Callable) -> Outcome:
+    """Notebook 06. ``topk_accuracy(ranking, relevant, k)`` returns the share (0..1) of queries with a
+    relevant gallery item among their first k ranks: ``ranking`` (Q, R) gallery indices nearest first,
+    ``relevant`` (Q, G) booleans indexed by gallery item. Queries with no relevant item are left out
+    (NaN when none is left), as ``retrieval.topk_accuracy``."""
+    from ..retrieval import rank_rows
+    from ..retrieval import topk_accuracy as reference
+
+    rng = np.random.default_rng(10)
+
+    def case(name: str, ranking: np.ndarray, relevant: np.ndarray, k: int) -> Case:
+        return Case(name, (ranking, relevant, k), reference(ranking, relevant, ks=(k,))[f"top{k}"])
+
+    def one_relevant(queries: int, gallery: int) -> np.ndarray:
+        relevant = np.zeros((queries, gallery), dtype=bool)
+        relevant[np.arange(queries), rng.integers(0, gallery, queries)] = True
+        return relevant
+
+    ranking = rank_rows(rng.integers(0, 9, (8, 30)), 20)
+    answerable = one_relevant(8, 30)
+    some_unanswerable = answerable.copy()
+    some_unanswerable[[1, 4]] = False
+    many = rng.random((8, 30)) < 0.15
+    many[:, 0] |= ~many.any(1)
+    cases = [case("8 queries, 30 gallery items, one relevant item each, k = 5", ranking, answerable, 5),
+             case("two queries with no relevant gallery item (left out of the mean), k = 10", ranking,
+                  some_unanswerable, 10),
+             case("several relevant items per query, k = 1", ranking, many, 1),
+             case("k = the ranking's length (20 of 30 gallery items ranked)", ranking, answerable, 20),
+             case("no query has a relevant item (the accuracy is undefined: NaN)", ranking,
+                  np.zeros((8, 30), dtype=bool), 5)]
+
+    def judge(case: Case, result) -> str | None:
+        try:
+            got = float(result)
+        except (TypeError, ValueError):
+            return f"return one number, the share of answered queries (got {type(result).__name__})"
+        expected = case.expected
+        ranking, relevant, k = case.args
+        if np.isnan(expected):
+            return None if np.isnan(got) else (f"no query can be answered here: the accuracy is undefined, return NaN "
+                                               f"(not {got})")
+        if np.isclose(got, expected):
+            return None
+        hits = np.take_along_axis(relevant, ranking, axis=1)
+        answerable = relevant.any(1)
+        first_k = "the first k ranks are ranking[:, :k] (0-based: ranks 0..k-1)"
+        variants = [
+            ("return a share between 0 and 1, not a percentage", 100 * expected),
+            ("a query with no relevant gallery item can never be answered: leave it out of the mean (clothlib "
+             "counts it apart) instead of counting it as a miss", hits[:, :k].any(1).mean()),
+            ("relevant[q, g] is indexed by gallery item: look up relevant[q, ranking[q, r]] (np.take_along_axis), "
+             "not relevant[q, r]", relevant[:, :k].any(1)[answerable].mean()),
+            (first_k, hits[:, :k + 1].any(1)[answerable].mean()),
+            (first_k, hits[:, :max(k - 1, 0)].any(1)[answerable].mean()),
+        ]
+        for hint, value in variants:
+            if not np.isclose(value, expected) and np.isclose(got, value):
+                return hint
+        return f"got {got:.4f}, expected {expected:.4f}"
+
+    return run_cases("check_topk_accuracy", topk_accuracy, cases, judge)
