@@ -2,7 +2,8 @@
 #   DATA_SOURCE=DIR   take CCP from a local copy instead of the public archive (CI: ../shared/datasets/ccp)
 #   TORCH_INDEX=URL   where pip finds torch (e.g. https://download.pytorch.org/whl/cpu for a small CPU build)
 # Checks (CI runs them all: .ci/run): `make lint`, `make test` (fast mode), `make test-default`, `make test-student`,
-#   `make test-browser` (headless Chromium: JupyterLab, the demo page, the course site; after `make book`).
+#   `make test-browser` (headless Chromium: JupyterLab, the demo page, the course site; after `make book`),
+#   `make test-colab` (the notebooks' Colab lines on a simulated bare host: tools/simulate_colab.py).
 #   make student    the student edition (solutions and answers removed) in build/student/
 #   make demo       the end-to-end demo as a web page (Voilà) on http://127.0.0.1:$(DEMO_PORT)/
 #   make book       the course as a static site in build/book/html (CLOTHLIB_FAST=1 make book: from fast-mode runs)
@@ -20,7 +21,7 @@ export PYTHONHASHSEED := 0
 # Tests draw figures off screen (Agg); `make course` does not: see there.
 TESTENV := MPLBACKEND=Agg
 
-.PHONY: course test test-default student test-student lint readme install data clean demo book test-browser
+.PHONY: course test test-default student test-student lint readme install data clean demo book test-browser test-colab
 
 install: $(VENV)/.installed
 
@@ -89,6 +90,12 @@ book: course $(VENV)/.book
 # image or link. Fast mode; figures drawn as a person sees them (no Agg). Screenshots in build/browser/.
 test-browser: data $(VENV)/.browser
 	env -u MPLBACKEND CLOTHLIB_FAST=1 $(PY) -m pytest tests/browser -m browser -p no:cacheprovider -s
+
+# Colab's first cell for real: a fresh venv holding only torch (this checkout's, exposed read-only) and the test
+# runner; notebook 00 in fast mode clones the committed repository, installs it with torch pinned, fetches CCP
+# (DATA_SOURCE, else the archive) and runs; then torch must be the untouched original and clothlib the clone.
+test-colab: install
+	$(TESTENV) $(PY) tools/simulate_colab.py $(if $(DATA_SOURCE),--ccp-source $(DATA_SOURCE))
 
 lint: install
 	$(PY) -m ruff check .

@@ -32,8 +32,8 @@ Hashing and retrieval (notebooks 05, 06)
     end_to_end(results, truth)        queries cut by the parser vs the ground-truth box
     hashing_training(runs)            name -> (curve, checkpoint bytes): epochs, CPU time, val top-20
 The course (README, notebooks)
-    course_map(notebooks, budget)     notebook, topic, time and memory in both modes (Binder badges
-                                      only when a repository is given)
+    course_map(notebooks, budget)     notebook, topic, time and memory in both modes (Binder and
+                                      Colab badges only when a repository is given)
     notebook_budget(budget, name)     one notebook's measured time and memory in both modes
     reproduce(budget, curves, ...)    the steps that rebuild every shipped result, with their times
 Shipped files
@@ -424,17 +424,21 @@ def notebook_budget(budget: Mapping, notebook: str) -> str:
     return f"Measured on {budget['machine']}: " + "; ".join(modes) + f" (wall time and peak memory, {state})."
 
 
-def course_map(notebooks: Sequence[tuple[str, str]], budget: Mapping, binder: str | None = None) -> str:
+def course_map(notebooks: Sequence[tuple[str, str]], budget: Mapping, repository: str | None = None) -> str:
     """Notebook (file name, title), and the wall time / peak memory ``benchmarks/course_budget.py``
-    measured in each mode. ``binder`` (``OWNER/REPO`` on GitHub) adds a launch badge per notebook;
-    it is an explicit choice, never guessed from the clone, so every clone renders the same table."""
+    measured in each mode. ``repository`` (``OWNER/REPO`` on GitHub) adds launch badges per notebook
+    (Binder, and Colab from the branch ``main``); it is an explicit choice, never guessed from the clone,
+    so every clone renders the same table."""
     def cell(name: str, mode: str) -> str:
         figures = budget["notebooks"].get(name, {}).get(mode)
         return f"{figures['seconds']:.0f} s / {figures['peak_mib']} MiB" if figures else "not measured"
 
     def launch(name: str) -> str:
-        return (f" [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/{binder}/HEAD"
-                f"?labpath=notebooks%2F{name})" if binder else "")
+        if not repository:
+            return ""
+        return (f" [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/{repository}/HEAD"
+                f"?labpath=notebooks%2F{name}) [![Open in Colab](https://colab.research.google.com/assets/"
+                f"colab-badge.svg)](https://colab.research.google.com/github/{repository}/blob/main/notebooks/{name})")
 
     table = markdown(["notebook", "what it teaches", "fast mode (time / peak memory)", "default mode"],
                      [[f"[{name}](notebooks/{name}){launch(name)}", title, cell(name, "fast"), cell(name, "default")]

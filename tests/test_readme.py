@@ -46,12 +46,12 @@ def test_only_renders_the_named_sections_and_leaves_every_other_byte(tmp_path, m
         render_readme.rendered(tmp_path, tmp_path, ["yours"])
 
 
-def test_binder_badges_come_from_pyproject_only(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.clothlib.readme]\nbinder = ""\n')
-    assert render_readme.binder_repository(tmp_path) is None
-    (tmp_path / "pyproject.toml").write_text('[tool.clothlib.readme]\nbinder = "me/clothlib-course"\n')
-    assert render_readme.binder_repository(tmp_path) == "me/clothlib-course"
-    assert render_readme.binder_repository(ROOT) is None, "the committed README has no badges"
+def test_launch_badges_come_from_pyproject_only(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.clothlib.readme]\nrepository = ""\n')
+    assert render_readme.launch_repository(tmp_path) is None
+    (tmp_path / "pyproject.toml").write_text('[tool.clothlib.readme]\nrepository = "me/clothlib-course"\n')
+    assert render_readme.launch_repository(tmp_path) == "me/clothlib-course"
+    assert render_readme.launch_repository(ROOT) is None, "the committed README has no badges"
 
 
 def test_committed_documents_are_up_to_date(capsys):

@@ -142,14 +142,19 @@ def test_retrieval_protocol_shows_the_chosen_protocol():
     assert table.splitlines()[0].startswith("| similar (%) | top1 |") and "| 73.0 |" in table
 
 
-def test_course_map_has_binder_badges_only_for_an_explicit_repository():
+def test_course_map_has_launch_badges_only_for_an_explicit_repository():
     budget = {"machine": "a test box", "import_baseline_mib": 700,
               "notebooks": {"00_setup.ipynb": {"fast": {"seconds": 5.5, "peak_mib": 674}}}}
     plain = tables.course_map([("00_setup.ipynb", "Setup check")], budget)
     assert "| [00_setup.ipynb](notebooks/00_setup.ipynb) | Setup check | 6 s / 674 MiB | not measured |" in plain
-    assert "mybinder" not in plain and "on a test box" in plain
-    badged = tables.course_map([("00_setup.ipynb", "Setup check")], budget, binder="me/course")
-    assert "https://mybinder.org/v2/gh/me/course/HEAD?labpath=notebooks%2F00_setup.ipynb" in badged
+    assert "mybinder" not in plain and "colab" not in plain and "on a test box" in plain
+    notebooks = [("00_setup.ipynb", "Setup check"), ("05_hashing_networks.ipynb", "Hashing")]
+    badged = tables.course_map(notebooks, budget, repository="me/course")
+    for name, _ in notebooks:  # one setting, both badges, on every notebook's row
+        row = next(line for line in badged.splitlines() if line.startswith(f"| [{name}]"))
+        assert f"(https://mybinder.org/v2/gh/me/course/HEAD?labpath=notebooks%2F{name})" in row
+        assert f"(https://colab.research.google.com/github/me/course/blob/main/notebooks/{name})" in row
+        assert "colab-badge.svg" in row and "badge_logo.svg" in row
 
 
 def test_reproduce_counts_net1_and_net2_once_they_train_side_by_side():

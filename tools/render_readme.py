@@ -11,9 +11,10 @@ repository's ``checkpoints/``) and ``benchmarks/results/``. ``--only`` re-render
 leaves every other byte of the documents as it is, so a script that rewrote one stage's results
 does not touch what others are editing.
 
-Binder launch badges in the course map come from ``[tool.clothlib.readme] binder = "OWNER/REPO"`` in
-pyproject.toml (empty: no badges) and never from the clone's git remotes: a fork renders the README its
-origin committed, so ``make test`` passes in every clone.
+Launch badges in the course map (Binder and Colab, one each per notebook) come from
+``[tool.clothlib.readme] repository = "OWNER/REPO"`` in pyproject.toml (empty: no badges) and never from
+the clone's git remotes: a fork renders the README its origin committed, so ``make test`` passes in every
+clone. The same setting is the URL the notebooks' Colab lines clone (``tools/colab_bootstrap.py``).
 """
 from __future__ import annotations
 
@@ -48,10 +49,10 @@ def notebook_title(path: Path) -> str:
     return path.stem
 
 
-def binder_repository(root: Path) -> str | None:
-    """``OWNER/REPO`` from pyproject.toml's ``[tool.clothlib.readme] binder``, or None."""
+def launch_repository(root: Path) -> str | None:
+    """``OWNER/REPO`` on GitHub from pyproject.toml's ``[tool.clothlib.readme] repository``, or None."""
     config = tomllib.loads((root / "pyproject.toml").read_text())
-    return config.get("tool", {}).get("clothlib", {}).get("readme", {}).get("binder") or None
+    return config.get("tool", {}).get("clothlib", {}).get("readme", {}).get("repository") or None
 
 
 CHECKPOINTS_README = ("parsing-training", "hashing-training")  # the shipped tables in checkpoints/README.md
@@ -65,7 +66,7 @@ def sections(root: Path, checkpoints: Path) -> dict[str, tuple[Path, Callable[[]
 
     def course_map() -> str:
         notebooks = [(path.name, notebook_title(path)) for path in sorted((root / "notebooks").glob("*.ipynb"))]
-        return tables.course_map(notebooks, benchmark("course_budget"), binder_repository(root))
+        return tables.course_map(notebooks, benchmark("course_budget"), launch_repository(root))
 
     def benchmark(name: str) -> dict:
         return load_artifact("benchmark", benchmarks, benchmark=name)
