@@ -16,10 +16,13 @@ from typing import IO
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds. A temp
+    file left by a killed writer of ``path`` is removed first (its name carries its writer's pid)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _sweep(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_PARTIAL.format(name=path.name, pid=os.getpid()),
+                               suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); give it a normal file's mode
@@ -33,8 +36,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
-# A staging folder's name carries its writer's process id, so the next run can tell a folder left by a
-# killed writer (swept) from a concurrent live writer's (left alone).
+# A temp file's or staging folder's name carries its writer's process id, so the next run can tell one
+# left by a killed writer (swept) from a concurrent live writer's (left alone).
 _PARTIAL = ".{name}.partial-{pid}-"
 
 
@@ -45,10 +48,19 @@ def staging_folder(target: str | os.PathLike) -> Path:
     first, so a killed run leaves at most one behind, and only until the next run."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    for folder in target.parent.glob(f".{target.name}.partial-*"):
-        if not _alive(_owner(folder.name[len(f".{target.name}.partial-"):])):
-            shutil.rmtree(folder, ignore_errors=True)
+    _sweep(target)
     return Path(tempfile.mkdtemp(prefix=_PARTIAL.format(name=target.name, pid=os.getpid()), dir=target.parent))
+
+
+def _sweep(target: Path) -> None:
+    """Remove the temp files and staging folders of ``target`` whose writer is dead."""
+    for left in target.parent.glob(f".{target.name}.partial-*"):
+        if not _alive(_owner(left.name[len(f".{target.name}.partial-"):])):
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    left.unlink()
 
 
 def _owner(suffix: str) -> int | None:

@@ -7,6 +7,7 @@ the whole file runs in about a minute.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,7 +71,7 @@ else:
 
 def _env(**extra) -> dict:
     env = {name: value for name, value in os.environ.items() if not name.startswith("FAULT_")}
-    return {**env, "TQDM_DISABLE": "1", "CLOTHLIB_FAST": "1", **extra}
+    return {**env, "TQDM_DISABLE": "1", "CLOTHLIB_FAST": "1", "OMP_NUM_THREADS": "1", **extra}
 
 
 def run(argv: list[str], fault: str | None = None, **env) -> subprocess.CompletedProcess:
@@ -230,3 +231,91 @@ def test_two_builds_at_once_the_second_waits_and_both_end_with_the_set(clean_bui
     assert first.wait(60) == 0, first.stderr.read()
     assert "waiting for it" in second.stdout
     assert files(out) == clean_build and leftovers(tmp_path) == []
+
+
+# --- train, predict, results -----------------------------------------------------------------------------
+
+TINY = dict(model="net2", width=0.125, epochs=2, batch_size=2, crop=(48, 32), base_height=64, eval_height=64,
+            workers=0, max_photos=2, lr=0.05)
+
+
+def _flags(config: dict) -> list[str]:
+    flags = []
+    for name, value in config.items():
+        flags += [f"--{name.replace('_', '-')}", *map(str, value if isinstance(value, tuple) else (value,))]
+    return flags
+
+
+def _weights(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)["weights"]
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Torch on one thread in this process, as in the children (OMP_NUM_THREADS=1): sums in another
+    order would give other weights."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_network(ccp_root, tmp_path_factory):
+    """A tiny parsing network trained without interruption, in this process on one thread."""
+    from clothlib.parsing.config import ParsingConfig
+    from clothlib.parsing.training import train
+
+    with one_thread():
+        return train(ParsingConfig(**TINY), tmp_path_factory.mktemp("tiny") / "net.pt", progress=False)
+
+
+def test_training_killed_at_two_points_resumes_to_the_uninterrupted_weights(tiny_network, tmp_path):
+    import torch
+
+    out = tmp_path / "net.pt"
+    command = ["-m", "clothlib.parsing", "train", *_flags(TINY), "--out", str(out)]
+    # renames: epoch 1's state, epoch 2's state, the release, the curve
+    killed(run(command, "os:replace:2"))  # epoch 2's state written, not yet renamed: resumes after epoch 1
+    killed(run(command, "os:replace:2"))  # the resumed run's release written, not yet renamed
+    assert not out.exists()
+    ok(run(command))
+    clean, resumed = _weights(tiny_network), _weights(out)
+    assert clean.keys() == resumed.keys() and all(torch.equal(clean[k], resumed[k]) for k in clean)
+    assert leftovers(tmp_path) == []
+
+
+def test_prediction_killed_midway_is_completed_by_the_rerun(tiny_network, tmp_path):
+    from clothlib.parsing.__main__ import main
+
+    out = tmp_path / "pred"
+    command = ["-m", "clothlib.parsing", "predict", "--checkpoint", str(tiny_network), "--split", "test",
+               "--max-photos", "3", "--out", str(out)]
+    killed(run(command, "os:replace:2"))  # one class map renamed, the second written, not renamed
+    assert len(list(out.glob("*.png"))) == 1 and leftovers(out)
+    ok(run(command))
+    clean = tmp_path / "clean"
+    with one_thread():
+        main([*command[2:-1], str(clean)])
+    assert files(out) == files(clean) and len(list(out.glob("*.png"))) == 3 and leftovers(out) == []
+
+
+def test_a_results_file_killed_while_rewritten_keeps_its_old_content(tmp_path):
+    out = tmp_path / "result.json"
+    old = {"rows": list(range(10))}
+    new = {"rows": list(range(100_000))}
+    code = f"from clothlib.results import save_json; save_json({str(out)!r}, {{'rows': list(range(100_000))}})"
+    command = ["-c", code]
+    from clothlib.results import load_json, save_json
+
+    save_json(out, old)
+    killed(run(command, "os:replace:1"))
+    assert load_json(out, "a test") == old and leftovers(tmp_path)
+    ok(run(command))
+    assert load_json(out, "a test") == new and leftovers(tmp_path) == []
