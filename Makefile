@@ -5,7 +5,7 @@
 #   `make test-browser` (headless Chromium: JupyterLab, the demo page, the course site; after `make book`),
 #   `make test-colab` (the notebooks' Colab lines on a simulated bare host: tools/simulate_colab.py).
 #   make student    the student edition (solutions and answers removed) in build/student/
-#   make demo       the end-to-end demo as a web page (Voilà) on http://127.0.0.1:$(DEMO_PORT)/
+#   make demo       the end-to-end demo as a web page (Voilà) on http://127.0.0.1:$(DEMO_PORT)/, DEMO_KERNELS pages at once
 #   make book       the course as a static site in build/book/html (CLOTHLIB_FAST=1 make book: from fast-mode runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,6 +16,8 @@ PY := $(VENV)/bin/python
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env -p no:cacheprovider
 DEMO_PORT ?= 8866
+# Kernels the demo keeps alive at once (one per open page, ~1.1 GB each: README, "The demo as a web page").
+DEMO_KERNELS ?= 20
 BOOK := build/book
 export PYTHONHASHSEED := 0
 # Tests draw figures off screen (Agg); `make course` does not: see there.
@@ -72,10 +74,11 @@ test-student: student data
 	$(TESTENV) CLOTHLIB_FAST=1 $(PY) -m pytest build/student/*.ipynb $(NBVAL)
 
 # The end-to-end demo as a web page: app/demo.ipynb served by Voilà on 127.0.0.1 (Ctrl-C stops it). The
-# first run builds the shop gallery (the consumer-to-shop set) and caches its features before serving.
+# first run builds the shop gallery (the consumer-to-shop set) and caches its features before serving. At most
+# DEMO_KERNELS pages at once (app/voila.py; more get "the demo is full"), idle ones culled (app/voila.json).
 demo: data
 	$(PY) -c "from clothlib import webdemo; webdemo.load_retriever()"
-	cd app && $(abspath $(VENV))/bin/voila demo.ipynb --port=$(DEMO_PORT)
+	cd app && $(abspath $(VENV))/bin/voila demo.ipynb --port=$(DEMO_PORT) --CappedKernelManager.max_kernels=$(DEMO_KERNELS)
 
 # The course as a static site (Sphinx + myst-nb) from the notebooks `make course` executed, with the README as
 # its front page; publish build/book/html (README: "The course as a website").
