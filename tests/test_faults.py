@@ -319,3 +319,42 @@ def test_a_results_file_killed_while_rewritten_keeps_its_old_content(tmp_path):
     assert load_json(out, "a test") == old and leftovers(tmp_path)
     ok(run(command))
     assert load_json(out, "a test") == new and leftovers(tmp_path) == []
+
+
+# --- encode ------------------------------------------------------------------------------------------------
+
+
+def test_an_encode_killed_midway_is_incomplete_until_rerun_and_two_at_once_agree(cache_in, small_set, tmp_path):
+    from clothlib.hashing.config import HashingConfig
+    from clothlib.hashing.export import encode
+    from clothlib.hashing.training import train
+    from clothlib.results import MissingResultError
+    from clothlib.retrieval import export_files
+    from clothlib.retrieval.evaluation import load_export
+
+    config = HashingConfig(model="catt3_net", bits=16, epochs=1, batch_size=8, c2s=str(cache_in), max_items=8)
+    checkpoint = train(config, tmp_path / "hash.pt", progress=False)
+    with one_thread():
+        clean = export_files(encode(checkpoint, "test", progress=False))  # also caches the test split's features
+    cache = str(small_set[1])
+
+    def command(out: Path) -> list[str]:
+        return ["-m", "clothlib.hashing", "encode", "--checkpoint", str(checkpoint), "--split", "test",
+                "--out", str(out), "--quiet"]
+
+    def same_as_clean(out: Path) -> bool:
+        written = export_files(load_export(out))
+        return written.keys() == clean.keys() and all((written[k] == clean[k]).all() for k in clean)
+
+    out = tmp_path / "codes"
+    killed(run(command(out), "os:replace:2", CLOTHLIB_CACHE=cache))  # one array renamed, no export.json
+    with pytest.raises(MissingResultError, match="not a complete export"):
+        load_export(out)
+    ok(run(command(out), CLOTHLIB_CACHE=cache))
+    assert same_as_clean(out) and leftovers(out) == []
+
+    both = [subprocess.Popen([sys.executable, *command(tmp_path / "both")], cwd=REPO, env=_env(CLOTHLIB_CACHE=cache),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for process in both:
+        assert process.wait(120) == 0, process.stderr.read()
+    assert same_as_clean(tmp_path / "both") and leftovers(tmp_path / "both") == []
