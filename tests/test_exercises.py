@@ -1,5 +1,7 @@
 """clothlib.exercises: each check passes a right solution, names the mistake of realistic wrong ones,
 says "not implemented yet" for the student edition's stub, and never crashes a notebook."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -38,6 +40,19 @@ def lovasz_gradient(foreground_sorted, inclusive=True, difference=True):
     return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]]) if difference else jaccard
 
 
+def lovasz_variant(foreground_sorted, total=None, reverse=False, shift=False):
+    """The mistakes students make in the Lovász gradient: P = pixel count, reversed cumsums, a 0 appended."""
+    g = foreground_sorted.flip(0) if reverse else foreground_sorted
+    seen, missed = g.cumsum(0), (1 - g).cumsum(0)
+    if reverse:
+        seen, missed = seen.flip(0), missed.flip(0)
+    total = foreground_sorted.sum() if total is None else total
+    jaccard = 1 - (total - seen) / (total + missed)
+    if shift:
+        return torch.cat([jaccard[1:] - jaccard[:-1], torch.zeros(1)])
+    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+
+
 def mean_field_step(probs, q, weights):
     logits = np.log(np.clip(probs, 1e-8, None)) + q @ weights
     exp = np.exp(logits - logits.max(axis=0))
@@ -51,7 +66,14 @@ def garment_box(mask):
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def consumer_crop(photo, box, margin, fill=127, shift=True, sides=2):
+def garment_box_without_the_empty_mask(mask):
+    """A partial solution: right for every garment, the empty mask left for later."""
+    if not mask.any():
+        raise NotImplementedError("the empty mask")
+    return garment_box(mask)
+
+
+def consumer_crop(photo, box, margin, fill=127, shift=True, sides=2, centre=round):
     x0, y0, x1, y1 = box
     side = round(max(x1 - x0, y1 - y0) * (1 + sides * margin))
     height, width = photo.shape[:2]
@@ -61,7 +83,7 @@ def consumer_crop(photo, box, margin, fill=127, shift=True, sides=2):
             return (length - side) // 2
         return min(max(start, 0), length - side) if shift else start
 
-    left, top = place(round((x0 + x1 - side) / 2), width), place(round((y0 + y1 - side) / 2), height)
+    left, top = place(centre((x0 + x1 - side) / 2), width), place(centre((y0 + y1 - side) / 2), height)
     canvas = np.full((side, side, 3), fill, dtype=np.uint8)
     sx0, sy0, sx1, sy1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
     canvas[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = photo[sy0:sy1, sx0:sx1]
@@ -103,6 +125,13 @@ def top_k(distances, k):
 
 def topk_accuracy(ranking, relevant, k):
     hits = np.take_along_axis(relevant, ranking[:, :k], axis=1).any(axis=1)
+    answerable = relevant.any(axis=1)
+    return float(hits[answerable].mean()) if answerable.any() else float("nan")
+
+
+def precision_at_k(ranking, relevant, k):
+    """A mistake: the share of relevant items among the first k, not whether one of them is relevant."""
+    hits = np.take_along_axis(relevant, ranking[:, :k], axis=1).mean(axis=1)
     answerable = relevant.any(axis=1)
     return float(hits[answerable].mean()) if answerable.any() else float("nan")
 
@@ -162,6 +191,12 @@ WRONG = [
     (exercises.check_lovasz_gradient, lambda g: lovasz_gradient(g, inclusive=False), "an inclusive cumsum"),
     (exercises.check_lovasz_gradient, lambda g: torch.cat([torch.zeros(1), lovasz_gradient(g)[1:]]),
      "it is J_0 itself"),
+    (exercises.check_lovasz_gradient, lambda g: lovasz_variant(g, total=len(g)), "not the number of pixels"),
+    (exercises.check_lovasz_gradient, lambda g: lovasz_variant(g, shift=True), "shifted one place"),
+    (exercises.check_lovasz_gradient, lambda g: lovasz_variant(g, reverse=True), "do not reverse"),
+    (exercises.check_bilinear_kernel, lambda c, s: bilinear_kernel(c, s).numpy(), "return a torch.Tensor"),
+    (exercises.check_bilinear_kernel, lambda c, s: bilinear_kernel(c, s).tolist(), "ConvTranspose2d's weight loads"),
+    (exercises.check_bilinear_kernel, lambda c, s: bilinear_kernel(c, s).round().long(), "a float tensor"),
     # 03: mean field
     (exercises.check_mean_field_step, lambda p, q, w: _softmax(np.log(np.clip(p, 1e-8, None)) - q @ w),
      "rewards agreement"),
@@ -177,6 +212,10 @@ WRONG = [
     (exercises.check_garment_box, lambda m: (int(np.flatnonzero(m.any(0))[0]), int(np.flatnonzero(m.any(1))[0]),
                                              int(np.flatnonzero(m.any(0))[-1]) + 1,
                                              int(np.flatnonzero(m.any(1))[-1]) + 1), "raise ValueError"),
+    (exercises.check_garment_box, garment_box_without_the_empty_mask, "an empty mask has no box: raise ValueError"),
+    (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, centre=math.floor), "half to even"),
+    (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, centre=lambda v: int(v + 0.5)),
+     "half to even"),
     (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, fill=0), "are grey"),
     (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, shift=False), "shift it inside"),
     (exercises.check_consumer_crop, lambda p, b, m: consumer_crop(p, b, m, sides=1), "margin goes on each side"),
@@ -189,6 +228,13 @@ WRONG = [
         y == 0, 0.5 * (h1 - h2).norm(dim=-1), 0.5 * torch.clamp(m - (h1 - h2).norm(dim=-1), min=0)),
      "squared distance"),
     (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: pair_terms(h1, h2, y, m).mean(), "one value per pair"),
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: pair_terms(h1.detach(), h2.detach(), y, m).numpy(),
+     "return a torch.Tensor"),
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: torch.from_numpy(
+        pair_terms(h1.detach(), h2.detach(), y, m).numpy()), "does not reach `h1`, `h2` through autograd"),
+    (exercises.check_dsh_pair_terms, lambda h1, h2, y, m: torch.from_numpy(
+        pair_terms(torch.from_numpy(np.asarray(h1)), torch.from_numpy(np.asarray(h2)), y, m).numpy()),
+     "not NumPy"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, regulariser=False), "add the regulariser"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, separate=False), "separately"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, diagonal=True), "leave the diagonal out"),
@@ -196,6 +242,12 @@ WRONG = [
     (exercises.check_dsh_loss, lambda c, y, m, a: float(dsh(c, y, m, a).detach()), "back-propagated"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c.detach(), y, m, a), "autograd"),
     (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, guard=False), "not NaN"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: torch.tensor(dsh(c, y, m, a).item(), requires_grad=True),
+     "no gradient reaches `codes`"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c.detach(), y, m, a, regulariser=False)
+     + a * (c.abs() - 1).abs().sum(-1).mean(), "only the regulariser's gradient reaches `codes`"),
+    (exercises.check_dsh_loss, lambda c, y, m, a: dsh(c, y, m, a, regulariser=False)
+     + a * float(np.abs(np.abs(c.detach().numpy()) - 1).sum(-1).mean()), "the regulariser's gradient is missing"),
     # 06: retrieval
     (exercises.check_hamming_distances, lambda q, g: (q[:, None, :] ^ g[None, :, :]).astype(int).sum(-1),
      "not its byte values"),
@@ -214,6 +266,14 @@ WRONG = [
      "indexed by gallery item"),
     (exercises.check_topk_accuracy, lambda r, y, k: topk_accuracy(r, y, k + 1), "ranking[:, :k]"),
     (exercises.check_topk_accuracy, lambda r, y, k: topk_accuracy(r, y, k) if y.any() else 0.0, "return NaN"),
+    (exercises.check_topk_accuracy, lambda r, y, k: precision_at_k(r, y, k), "precision@k"),
+    (exercises.check_topk_accuracy, lambda r, y, k: topk_accuracy(r[:, k - 1:], y, 1), "not only a hit at rank k - 1"),
+    (exercises.check_topk_accuracy, lambda r, y, k: topk_accuracy(r, np.broadcast_to(y.any(0), y.shape), k)
+     if y.any() else np.nan, "relevance is per query"),
+    (exercises.check_top_k, lambda d, k: np.argsort(d + 1e-4 * np.arange(d.shape[1]), axis=1)[:, :k],
+     "tie-break epsilon"),
+    (exercises.check_top_k, lambda d, k: np.argsort(d + 1e-7 * np.arange(d.shape[1]), axis=1)[:, :k],
+     "tie-break epsilon"),
 ]
 
 
@@ -283,3 +343,65 @@ def test_an_outcome_shows_nothing_more_in_a_notebook():
     outcome = exercises.Outcome("check_x", exercises.CORRECT, "fine")
     assert outcome._ipython_display_() is None and bool(outcome)
     assert not exercises.Outcome("check_x", exercises.WRONG, "no")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=[check.__name__ for check in CHECKS])
+def test_a_multi_line_error_is_still_a_one_line_hint(check, capsys):
+    def raises_like_torch(*args):  # torch's errors often span several lines
+        raise RuntimeError("Given groups=1, weight of size [13, 13, 4, 4]\n\nexpected input to have 13 channels\n  but "
+                           "got 3 channels instead")
+
+    outcome = check(raises_like_torch)
+    assert outcome.status == exercises.WRONG and "\n" not in outcome.message
+    assert "expected input to have 13 channels but got 3 channels instead" in outcome.message
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
+
+
+def test_a_partial_solution_gets_the_hint_of_the_case_it_fails_on():
+    def relabel_small_masks_only(mask, label_names):
+        if mask.size > 64:
+            raise NotImplementedError("large masks")
+        return relabel_mask(mask, label_names)
+
+    outcome = exercises.check_relabel(relabel_small_masks_only)
+    assert outcome.status == exercises.WRONG, "a solution that ran on a case is not 'not implemented yet'"
+    assert "40 x 27" in outcome.message and "the 1 case(s) before this one pass" in outcome.message
+
+
+def test_the_gradient_helper_compares_gradients_not_values():
+    from clothlib.exercises import core
+
+    args = (torch.tensor([0.5, -2.0, 3.0]),)
+    call = core.traced(args, wrt=(0,))
+
+    def square(x):
+        return x ** 2
+
+    assert core.gradient_hint(call(square), square, {0: "x"}) is None
+    same_value_no_gradient = call(lambda x: torch.tensor((x ** 2).tolist(), requires_grad=True))
+    assert "no gradient reaches `x`" in core.gradient_hint(same_value_no_gradient, square, {0: "x"})
+    half_detached = call(lambda x: x.detach() * x)  # x^2 in value, half its gradient
+    assert "gradient with respect to `x`" in core.gradient_hint(half_detached, square, {0: "x"})
+    assert core.gradient_hint(half_detached, square, {0: "x"}, parts={"half": lambda x: x.detach() * x}) == "half"
+    assert args[0].grad is None and not args[0].requires_grad, "the case's own inputs are left alone"
+
+
+def test_the_trajectory_helper_follows_each_step_from_the_last():
+    from clothlib.exercises import core
+
+    assert core.trajectory(lambda state: 2 * state + 1, 0, 3) == 7
+
+
+def test_the_exercises_package_stays_simple_enough_for_ruffs_complexity_rule():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package = Path(exercises.__file__).parent
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed beside this Python (pip install ruff)")
+    done = subprocess.run([str(ruff), "check", "--select", "C901", "--no-cache", str(package)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout
+

@@ -15,7 +15,9 @@ Helpers for a new check (the per-notebook modules show each in use):
 - :func:`gradient_hint`: a torch function's output must carry the library's gradient back to its
   inputs: ``torch.autograd.grad`` of both outputs on the same seeded inputs, compared input by input
   (a detached copy, ``torch.tensor(x.item(), requires_grad=True)`` or a NumPy detour is caught even
-  when the value is right).
+  when the value is right). Give the case ``call=traced(args, wrt=(0,))`` so the judge receives a
+  :class:`Traced` (the output and the very leaves it came from); ``parts`` names which term's gradient
+  is missing (``hashing.py``'s ``check_dsh_loss`` is the example).
 - :func:`trajectory`: apply a student's one-step update ``iterations`` times from a start, so an
   iterative algorithm (mean field, a training step...) is judged on where its steps lead.
 - :func:`without_grad`: call a student's function with autograd off (for layers holding parameters).
@@ -92,10 +94,11 @@ def _error_hint(case: Case, error: Exception, passed: int,
                 explain: Callable[[Case, Exception], str | None] | None) -> str:
     """The hint for an exception the student's code raised on ``case`` after ``passed`` cases passed."""
     raised = f"it raised {type(error).__name__}: {one_line(error)}".rstrip(": ")
+    if isinstance(error, NotImplementedError):  # a partial solution: say which case it does not handle
+        todo = case.expected.hint if isinstance(case.expected, Raises) else "handle this case too"
+        return f"{todo} ({raised}; the {passed} case(s) before this one pass)"
     if isinstance(case.expected, Raises):
         return f"{case.expected.hint} ({raised})"
-    if isinstance(error, NotImplementedError):  # a partial solution: say which case it does not handle
-        return f"{raised} although the {passed} case(s) before this one pass: handle this case too"
     return (explain and explain(case, error)) or raised
 
 
@@ -167,10 +170,13 @@ def without_grad(student: Callable, args: tuple):
 
 
 
-def first_match(got, expected, candidates: dict[str, Any], same: Callable[[Any, Any], bool] = close) -> str | None:
-    """The first hint of ``{hint: candidate}`` whose candidate ``same``-equals ``got`` while differing from
-    ``expected``: how a known mistake (a flipped sign, a missing term...) gets its own hint."""
-    for hint, candidate in candidates.items():
+def first_match(got, expected, candidates: dict[str, Any] | Iterable[tuple[str, Any]],
+                same: Callable[[Any, Any], bool] = close) -> str | None:
+    """The first hint of ``{hint: candidate}`` (or of ``(hint, candidate)`` pairs, where two mistakes share a
+    hint) whose candidate ``same``-equals ``got`` while differing from ``expected``: how a known mistake (a
+    flipped sign, a missing term...) gets its own hint."""
+    pairs = candidates.items() if isinstance(candidates, dict) else candidates
+    for hint, candidate in pairs:
         if not same(as_array(expected), candidate) and same(got, candidate):
             return hint
     return None

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .core import Case, Outcome, as_array, close, first_difference, run_cases, shape_hint
+from .core import Case, Outcome, as_array, close, first_difference, run_cases, shape_hint, trajectory
 
 
 def _softmax_classes(logits: np.ndarray) -> np.ndarray:
@@ -15,10 +15,7 @@ def _softmax_classes(logits: np.ndarray) -> np.ndarray:
 
 def _iterate(step: Callable, probs: np.ndarray, weights: np.ndarray, iterations: int) -> np.ndarray:
     """Apply ``step(probs, q, weights)`` ``iterations`` times from q = the network's probabilities."""
-    q = probs / probs.sum(0)
-    for _ in range(iterations):
-        q = step(probs, q, weights)
-    return q
+    return trajectory(lambda q: step(probs, q, weights), probs / probs.sum(0), iterations)
 
 
 def check_mean_field_step(mean_field_step: Callable) -> Outcome:
@@ -53,41 +50,42 @@ def check_mean_field_step(mean_field_step: Callable) -> Outcome:
 
         cases.append(Case(name, (probs, weights, iterations), expected, data={"zeros": zeros}, call=call))
 
-    def judge(case: Case, result) -> str | None:
-        got, expected = as_array(result), case.expected
-        probs, weights, iterations = case.args
-        hint = shape_hint(got, expected, "classes x pixels, like probs and q")
-        if hint:
-            return hint
-        if close(got, expected):
-            return None
-        sums = got.sum(0)
-        if not np.allclose(sums, 1, atol=1e-4):
-            if np.allclose(got.sum(1), 1, atol=1e-4):
-                return ("you normalised over the pixels (axis 1): each pixel's marginals sum to 1 over the classes "
-                        "(axis 0)")
-            return ("each pixel's marginals must sum to 1 over the classes: normalise along axis 0 (a softmax over "
-                    "classes)")
-        with np.errstate(divide="ignore"):
-            if case.data["zeros"] and close(got, _iterate(lambda p, q, w: _softmax_classes(np.log(p) + q @ w),
-                                                           probs, weights, iterations), atol=1e-4):
-                return ("clip p at 1e-8 before the log, as the library's unary does: with -log 0 = infinity a label "
-                        "the network ruled out could never come back, however strongly its neighbours vote for it")
-            variants = {
-                "the pairwise term rewards agreement: add q @ weights to log p, do not subtract it (a neighbour j "
-                "holding label l pulls pixel i towards l)": lambda p, q, w: _softmax_classes(np.log(p) - q @ w),
-                "the unary is -log p: start from log p (or multiply p by exp(q @ weights)), not from p itself":
-                    lambda p, q, w: _softmax_classes(p + q @ w),
-                "keep the unary: the new marginals come from log p + q @ weights, not from q @ weights alone":
-                    lambda p, q, w: _softmax_classes(q @ w),
-                "the message uses the current marginals q, not the network's probabilities: log p + q @ weights":
-                    lambda p, q, w: _softmax_classes(np.log(p) + p @ w),
-            }
-            for hint, variant in variants.items():
-                if close(got, _iterate(variant, probs, weights, iterations), atol=1e-4):
-                    return hint
-        label, pixel = first_difference(got, expected, atol=1e-4)
-        return (f"after {iterations} update(s) q[{label}, {pixel}] = {got[label, pixel]:.5f}, expected "
-                f"{expected[label, pixel]:.5f}: q_new = softmax over classes of (log p + q @ weights)")
+    return run_cases("check_mean_field_step", mean_field_step, cases, _judge_mean_field)
 
-    return run_cases("check_mean_field_step", mean_field_step, cases, judge)
+
+def _judge_mean_field(case: Case, result) -> str | None:
+    got, expected = as_array(result), case.expected
+    probs, weights, iterations = case.args
+    hint = shape_hint(got, expected, "classes x pixels, like probs and q")
+    if hint:
+        return hint
+    if close(got, expected):
+        return None
+    sums = got.sum(0)
+    if not np.allclose(sums, 1, atol=1e-4):
+        if np.allclose(got.sum(1), 1, atol=1e-4):
+            return ("you normalised over the pixels (axis 1): each pixel's marginals sum to 1 over the classes "
+                    "(axis 0)")
+        return ("each pixel's marginals must sum to 1 over the classes: normalise along axis 0 (a softmax over "
+                "classes)")
+    with np.errstate(divide="ignore"):
+        if case.data["zeros"] and close(got, _iterate(lambda p, q, w: _softmax_classes(np.log(p) + q @ w),
+                                                       probs, weights, iterations), atol=1e-4):
+            return ("clip p at 1e-8 before the log, as the library's unary does: with -log 0 = infinity a label "
+                    "the network ruled out could never come back, however strongly its neighbours vote for it")
+        variants = {
+            "the pairwise term rewards agreement: add q @ weights to log p, do not subtract it (a neighbour j "
+            "holding label l pulls pixel i towards l)": lambda p, q, w: _softmax_classes(np.log(p) - q @ w),
+            "the unary is -log p: start from log p (or multiply p by exp(q @ weights)), not from p itself":
+                lambda p, q, w: _softmax_classes(p + q @ w),
+            "keep the unary: the new marginals come from log p + q @ weights, not from q @ weights alone":
+                lambda p, q, w: _softmax_classes(q @ w),
+            "the message uses the current marginals q, not the network's probabilities: log p + q @ weights":
+                lambda p, q, w: _softmax_classes(np.log(p) + p @ w),
+        }
+        for hint, variant in variants.items():
+            if close(got, _iterate(variant, probs, weights, iterations), atol=1e-4):
+                return hint
+    label, pixel = first_difference(got, expected, atol=1e-4)
+    return (f"after {iterations} update(s) q[{label}, {pixel}] = {got[label, pixel]:.5f}, expected "
+            f"{expected[label, pixel]:.5f}: q_new = softmax over classes of (log p + q @ weights)")

@@ -5,7 +5,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .core import Case, Outcome, as_array, close, first_difference, run_cases, shape_hint
+from .core import (
+    Case,
+    Outcome,
+    Traced,
+    as_array,
+    close,
+    first_difference,
+    first_match,
+    gradient_hint,
+    run_cases,
+    shape_hint,
+    traced,
+)
 
 
 def _relaxed_codes(rng: np.random.Generator, count: int, bits: int):
@@ -27,7 +39,8 @@ def check_dsh_pair_terms(pair_terms: Callable) -> Outcome:
 
     def case(name: str, h1, h2, labels, margin: float) -> Case:
         labels = torch.as_tensor(labels, dtype=torch.int64)
-        return Case(name, (h1, h2, labels, margin), losses.dsh_pair_terms(h1, h2, labels, margin).numpy())
+        args = (h1, h2, labels, margin)
+        return Case(name, args, losses.dsh_pair_terms(*args).numpy(), call=traced(args, wrt=(0, 1)))
 
     random_a, random_b = _relaxed_codes(rng, 40, 16), _relaxed_codes(rng, 40, 16)
     signs = torch.from_numpy(np.where(rng.random((20, 16)) < 0.5, -1.0, 1.0).astype(np.float32))
@@ -42,37 +55,7 @@ def check_dsh_pair_terms(pair_terms: Callable) -> Outcome:
              case("a similar pair of identical codes (term 0)", random_a[:1], random_a[:1].clone(), [0], 32.0),
              case("1-bit codes, margin 2", random_a[:8, :1], random_b[:8, :1], rng.integers(0, 2, 8), 2.0)]
 
-    def judge(case: Case, result) -> str | None:
-        got, expected = as_array(result).astype(float), case.expected
-        h1, h2, labels, margin = (as_array(value) for value in case.args)
-        if got.ndim == 0:
-            return f"return one value per pair, shape ({len(expected)},): no mean or sum over the pairs here"
-        hint = shape_hint(got, expected, "one value per pair")
-        if hint:
-            return hint
-        if close(got, expected):
-            return None
-        squared = ((h1 - h2) ** 2).sum(-1)
-        distance = np.sqrt(squared)
-        similar = labels == 0
-        variants = {
-            "a dissimilar pair already farther apart than the margin costs 0: 1/2 max(m - ||h1 - h2||^2, 0)":
-                np.where(similar, 0.5 * squared, 0.5 * (margin - squared)),
-            "use the squared distance ||h1 - h2||^2 (the sum of squares), not its square root":
-                np.where(similar, 0.5 * distance, 0.5 * np.maximum(margin - distance, 0)),
-            "both terms carry a factor 1/2": 2 * expected,
-            "label 0 (SIMILAR) pulls the codes together, label 1 (DISSIMILAR) pushes them apart":
-                np.where(~similar, 0.5 * squared, 0.5 * np.maximum(margin - squared, 0)),
-        }
-        for hint, variant in variants.items():
-            if close(got, variant):
-                return hint
-        (pair,) = first_difference(got, expected)
-        kind = "similar" if similar[pair] else "dissimilar"
-        return (f"pair {pair} ({kind}, squared distance {squared[pair]:.4f}): term {got[pair]:.4f}, "
-                f"expected {expected[pair]:.4f}")
-
-    return run_cases("check_dsh_pair_terms", pair_terms, cases, judge)
+    return run_cases("check_dsh_pair_terms", pair_terms, cases, _judge_pair_terms, _explain_numpy)
 
 
 def check_dsh_loss(dsh: Callable) -> Outcome:
@@ -89,10 +72,10 @@ def check_dsh_loss(dsh: Callable) -> Outcome:
 
     def case(name: str, codes, ids, categories, margin: float, alpha: float) -> Case:
         labels = losses.pair_labels(np.asarray(ids), np.asarray(categories))
-        codes = codes.clone().requires_grad_(True)
         with torch.no_grad():
             parts = {key: float(value) for key, value in losses.dsh_loss(codes, labels, margin, alpha).items()}
-        return Case(name, (codes, labels, margin, alpha), parts["loss"], data=parts)
+        args = (codes, labels, margin, alpha)
+        return Case(name, args, parts["loss"], data=parts, call=traced(args, wrt=(0,)))
 
     ids = [0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 7]  # four items with two views each, four with one
     categories = [0, 0, 1, 1, 0, 0, 2, 2, 1, 2, 0, 1]
@@ -106,55 +89,123 @@ def check_dsh_loss(dsh: Callable) -> Outcome:
              case("one category, every ID different: every pair left out (only the regulariser remains)",
                   _relaxed_codes(rng, 5, 8), list(range(5)), [3] * 5, 16.0, 0.01)]
 
-    def judge(case: Case, result) -> str | None:
-        if not isinstance(result, torch.Tensor):
-            return (f"return a torch scalar computed from `codes` with torch operations, so that the loss can be "
-                    f"back-propagated (got {type(result).__name__})")
-        if result.numel() != 1:
-            return f"return one number for the whole batch, got shape {tuple(result.shape)}"
-        if not result.requires_grad:
-            return ("the loss does not reach `codes` through autograd (.item(), .numpy() or torch.tensor(...) "
-                    "cut the graph): keep torch operations from codes to the loss")
-        got, expected = float(result.detach()), case.expected
-        if np.isclose(got, expected, rtol=1e-4, atol=1e-6):
-            return None
-        parts = case.data
-        if np.isnan(got):
-            if parts["pull"] == 0 or parts["push"] == 0:
-                return ("a batch without similar (or dissimilar) pairs must give a pull (or push) of 0, not NaN: "
-                        "the mean of an empty selection is NaN")
-            return "the loss is NaN"
-        codes, labels, margin, alpha = case.args
-        with torch.no_grad():
-            n = len(codes)
-            left, right = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-            terms = losses.dsh_pair_terms(codes[left], codes[right], labels, margin)
-            as_dissimilar = losses.dsh_pair_terms(codes[left], codes[right], torch.ones_like(labels), margin)
-            off_diagonal = ~torch.eye(n, dtype=torch.bool)
-            similar, dissimilar = (labels == losses.SIMILAR) & off_diagonal, labels == losses.DISSIMILAR
-            ignored = labels == losses.IGNORED
-            per_code = losses.quantisation_regulariser(codes)
+    return run_cases("check_dsh_loss", dsh, cases, _judge_dsh_loss, _explain_numpy)
 
-            def mean(values):
-                return float(values.mean()) if len(values) else 0.0
 
-            variants = {
-                "add the regulariser: alpha x the mean over the codes of || |h| - 1 ||_1":
-                    parts["pull"] + parts["push"],
-                "average the regulariser over the batch's codes (a mean, not a sum)":
-                    parts["pull"] + parts["push"] + alpha * float(per_code.sum()),
-                "average the similar and the dissimilar pairs separately, then add the two means: a batch holds "
-                "about one similar pair per item against many dissimilar ones, and one mean would let the "
-                "pushing drown the pulling": mean(terms[similar | dissimilar]) + parts["regulariser"],
-                "leave the diagonal out: a code paired with itself is not a similar pair":
-                    mean(terms[labels == losses.SIMILAR]) + parts["push"] + parts["regulariser"],
-                "pairs labelled -1 (IGNORED: one category, different IDs) are left out of the loss":
-                    parts["pull"] + mean(as_dissimilar[dissimilar | ignored]) + parts["regulariser"],
-            }
-        for hint, value in variants.items():
-            if not np.isclose(value, expected, rtol=1e-4, atol=1e-6) and np.isclose(got, value, rtol=1e-4, atol=1e-6):
-                return hint
-        return (f"loss {got:.6f}, expected {expected:.6f} = pull {parts['pull']:.6f} + push {parts['push']:.6f} "
-                f"+ regulariser {parts['regulariser']:.6f}")
+def _same_number(got, value) -> bool:
+    return bool(np.isclose(float(got), float(value), rtol=1e-4, atol=1e-6))
 
-    return run_cases("check_dsh_loss", dsh, cases, judge)
+
+def _explain_numpy(case: Case, error: Exception) -> str | None:
+    if "requires grad" in str(error):
+        return ("use torch operations, not NumPy: the codes require grad (training back-propagates through them), "
+                f"so .numpy() is refused ({type(error).__name__}: {str(error).splitlines()[0]})")
+    return None
+
+
+def _pair_terms_value_hint(case: Case, result) -> str | None:
+    got, expected = as_array(result).astype(float), case.expected
+    h1, h2, labels, margin = (as_array(value) for value in case.args)
+    if got.ndim == 0:
+        return f"return one value per pair, shape ({len(expected)},): no mean or sum over the pairs here"
+    hint = shape_hint(got, expected, "one value per pair")
+    if hint:
+        return hint
+    if close(got, expected):
+        return None
+    squared = ((h1 - h2) ** 2).sum(-1)
+    distance = np.sqrt(squared)
+    similar = labels == 0
+    variants = {
+        "a dissimilar pair already farther apart than the margin costs 0: 1/2 max(m - ||h1 - h2||^2, 0)":
+            np.where(similar, 0.5 * squared, 0.5 * (margin - squared)),
+        "use the squared distance ||h1 - h2||^2 (the sum of squares), not its square root":
+            np.where(similar, 0.5 * distance, 0.5 * np.maximum(margin - distance, 0)),
+        "both terms carry a factor 1/2": 2 * expected,
+        "label 0 (SIMILAR) pulls the codes together, label 1 (DISSIMILAR) pushes them apart":
+            np.where(~similar, 0.5 * squared, 0.5 * np.maximum(margin - squared, 0)),
+    }
+    for hint, variant in variants.items():
+        if close(got, variant):
+            return hint
+    (pair,) = first_difference(got, expected)
+    kind = "similar" if similar[pair] else "dissimilar"
+    return (f"pair {pair} ({kind}, squared distance {squared[pair]:.4f}): term {got[pair]:.4f}, "
+            f"expected {expected[pair]:.4f}")
+
+
+
+def _judge_pair_terms(case: Case, result: Traced) -> str | None:
+    from ..hashing import losses
+
+    return (_pair_terms_value_hint(case, result.output)
+            or gradient_hint(result, losses.dsh_pair_terms, wrt={0: "h1", 1: "h2"}))
+
+
+def _judge_dsh_loss(case: Case, result: Traced) -> str | None:
+    import torch
+
+    from ..hashing import losses
+
+    output = result.output
+    if not isinstance(output, torch.Tensor):
+        return ("return a torch scalar computed from `codes` with torch operations, so that the loss can be "
+                f"back-propagated (got {type(output).__name__})")
+    if output.numel() != 1:
+        return f"return one number for the whole batch, got shape {tuple(output.shape)}"
+    if not output.requires_grad:
+        return ("the loss does not reach `codes` through autograd (.item(), .numpy() or torch.tensor(...) "
+                "cut the graph): keep torch operations from codes to the loss")
+    got = float(output.detach())
+    if not _same_number(got, case.expected):
+        return _dsh_value_hint(case, got)
+    parts = {
+        "only the regulariser's gradient reaches `codes`: the pull and push are computed from a detached copy "
+        "(codes.detach() or NumPy), so training would never move similar codes together; compute them from "
+        "`codes` itself": lambda *args: losses.dsh_loss(*args)["regulariser"],
+        "the regulariser's gradient is missing (computed in NumPy or as a float, it is a constant to autograd): "
+        "compute alpha x the mean of || |h| - 1 ||_1 with torch operations on `codes`":
+            lambda *args: losses.dsh_loss(*args)["pull"] + losses.dsh_loss(*args)["push"],
+    }
+    return gradient_hint(result, lambda *args: losses.dsh_loss(*args)["loss"], wrt={0: "codes"}, parts=parts)
+
+
+def _dsh_value_hint(case: Case, got: float) -> str | None:
+    import torch
+
+    from ..hashing import losses
+
+    parts, expected = case.data, case.expected
+    if np.isnan(got):
+        return ("a batch without similar (or dissimilar) pairs must give a pull (or push) of 0, not NaN: the mean "
+                "of an empty selection is NaN" if parts["pull"] == 0 or parts["push"] == 0 else "the loss is NaN")
+    codes, labels, margin, alpha = case.args
+    with torch.no_grad():
+        n = len(codes)
+        left, right = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        terms = losses.dsh_pair_terms(codes[left], codes[right], labels, margin)
+        as_dissimilar = losses.dsh_pair_terms(codes[left], codes[right], torch.ones_like(labels), margin)
+        off_diagonal = ~torch.eye(n, dtype=torch.bool)
+        similar, dissimilar = (labels == losses.SIMILAR) & off_diagonal, labels == losses.DISSIMILAR
+        ignored = labels == losses.IGNORED
+        per_code = losses.quantisation_regulariser(codes)
+
+        def mean(values):
+            return float(values.mean()) if len(values) else 0.0
+
+        variants = {
+            "add the regulariser: alpha x the mean over the codes of || |h| - 1 ||_1":
+                parts["pull"] + parts["push"],
+            "average the regulariser over the batch's codes (a mean, not a sum)":
+                parts["pull"] + parts["push"] + alpha * float(per_code.sum()),
+            "average the similar and the dissimilar pairs separately, then add the two means: a batch holds "
+            "about one similar pair per item against many dissimilar ones, and one mean would let the "
+            "pushing drown the pulling": mean(terms[similar | dissimilar]) + parts["regulariser"],
+            "leave the diagonal out: a code paired with itself is not a similar pair":
+                mean(terms[labels == losses.SIMILAR]) + parts["push"] + parts["regulariser"],
+            "pairs labelled -1 (IGNORED: one category, different IDs) are left out of the loss":
+                parts["pull"] + mean(as_dissimilar[dissimilar | ignored]) + parts["regulariser"],
+        }
+    hint = first_match(np.array(got), expected, variants, same=_same_number)
+    return hint or (f"loss {got:.6f}, expected {expected:.6f} = pull {parts['pull']:.6f} + push {parts['push']:.6f} "
+            f"+ regulariser {parts['regulariser']:.6f}")

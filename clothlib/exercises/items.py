@@ -56,11 +56,6 @@ def check_consumer_crop(consumer_crop: Callable) -> Outcome:
     ``round(long side * (1 + 2 * margin))``, centred on the box (``round((x0 + x1 - side) / 2)``), shifted
     to lie inside the photo where it fits, centred on the photo where it does not, and grey
     (``GarmentConfig.outside_grey``, 127) beyond the photo's edges."""
-    import dataclasses
-
-    from ..data.garments import DEFAULT_GARMENTS, consumer_view
-
-    grey = DEFAULT_GARMENTS.outside_grey
 
     rng = np.random.default_rng(5)
     photo = rng.integers(0, 256, (60, 40, 3), dtype=np.uint8)
@@ -72,55 +67,88 @@ def check_consumer_crop(consumer_crop: Callable) -> Outcome:
                 ("a box whose window is larger than the photo (grey beyond its edges)", photo, (2, 10, 38, 50), 0.1),
                 ("margin 0", photo, (12, 20, 26, 33), 0.0),
                 ("a box in a 7 x 5 photo", photo[:7, :5], (1, 2, 4, 6), 0.1)]
-    cases = []
-    for name, image, box, margin in settings:
-        x0, y0, x1, y1 = box
-        side = round(max(x1 - x0, y1 - y0) * (1 + 2 * margin))
-        config = dataclasses.replace(DEFAULT_GARMENTS, view_size=side, consumer_margin=margin)
-        expected = consumer_view(image, box, config)  # resized to its own size: unchanged
-        outside = consumer_view(np.zeros_like(image), box, config) == grey
-        pad = side  # on a photo framed by a wide grey border the window always fits: it is never shifted
-        framed = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), constant_values=grey)
-        unshifted = consumer_view(framed, (x0 + pad, y0 + pad, x1 + pad, y1 + pad), config)
-        cases.append(Case(name, (image, box, margin), expected,
-                          data={"side": side, "outside": outside, "unshifted": unshifted, "framed": framed}))
+    cases = [_crop_case(*setting) for setting in settings]
+    return run_cases("check_consumer_crop", consumer_crop, cases, _judge_crop)
 
-    def judge(case: Case, result) -> str | None:
-        got, expected = as_array(result), case.expected
-        _, (x0, y0, x1, y1), margin = case.args
-        side, longest = case.data["side"], max(x1 - x0, y1 - y0)
-        if got.ndim == 3 and got.shape[0] != got.shape[1]:
-            return f"the crop is square, side x side: shape {got.shape}, expected {expected.shape}"
-        if got.shape[:1] == (round(longest * (1 + margin)),) and got.shape != expected.shape:
-            return (f"the margin goes on each side: side = round(long side x (1 + 2 x margin)) = {side}, "
-                    f"got {got.shape[0]}")
-        if got.shape[:1] == (int(longest * (1 + 2 * margin)),) and got.shape != expected.shape:
-            return (f"round the side, round(long side x (1 + 2 x margin)) = {side}, do not truncate it "
-                    f"(got {got.shape[0]})")
-        hint = shape_hint(got, expected, "side x side x 3, the box's long side plus the margin on each side")
-        if hint:
-            return hint
-        if np.array_equal(got, expected):
-            return None if got.dtype == np.uint8 else f"dtype {got.dtype}: return uint8, like the photo"
-        outside = case.data["outside"]
-        if outside.any() and np.array_equal(got[~outside], expected[~outside]):
-            return (f"pixels beyond the photo's edges are grey ({expected[outside][0]}, GarmentConfig.outside_grey), "
-                    f"not {got[outside][0]}")
-        if np.array_equal(got, case.data["unshifted"]):
-            return ("where the window fits inside the photo, shift it inside (grey only where the window is "
-                    "larger than the photo)")
-        framed = case.data["framed"]
-        top, left = _window_origin(expected, framed)
-        for dy, dx in ((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if dy or dx):
-            window = framed[max(top + dy, 0):top + dy + side, max(left + dx, 0):left + dx + side]
-            if window.shape == got.shape and np.array_equal(got, window):
-                return (f"your window is off by {dx} column(s) and {dy} row(s): centre it on the box, "
-                        "left = round((x0 + x1 - side) / 2), top = round((y0 + y1 - side) / 2), then shift it "
-                        "inside the photo")
-        row, col, channel = first_difference(got, expected)
-        return f"crop[{row}, {col}, {channel}] = {got[row, col, channel]}, expected {expected[row, col, channel]}"
 
-    return run_cases("check_consumer_crop", consumer_crop, cases, judge)
+def _crop_case(name: str, image: np.ndarray, box: tuple, margin: float) -> Case:
+    import dataclasses
+
+    from ..data.garments import DEFAULT_GARMENTS, consumer_view
+
+    grey = DEFAULT_GARMENTS.outside_grey
+    x0, y0, x1, y1 = box
+    side = round(max(x1 - x0, y1 - y0) * (1 + 2 * margin))
+    config = dataclasses.replace(DEFAULT_GARMENTS, view_size=side, consumer_margin=margin)
+    expected = consumer_view(image, box, config)  # resized to its own size: unchanged
+    outside = consumer_view(np.zeros_like(image), box, config) == grey
+    # On a photo framed by a wide grey border the window always fits: it is never shifted. The border is
+    # even, so round() (half to even) centres the window on the same pixel as in the photo itself.
+    pad = 2 * side
+    framed = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), constant_values=grey)
+    unshifted = consumer_view(framed, (x0 + pad, y0 + pad, x1 + pad, y1 + pad), config)
+    return Case(name, (image, box, margin), expected,
+                data={"side": side, "outside": outside, "unshifted": unshifted, "framed": framed})
+
+
+def _crop_size_hint(case: Case, got: np.ndarray) -> str | None:
+    expected = case.expected
+    _, (x0, y0, x1, y1), margin = case.args
+    side, longest = case.data["side"], max(x1 - x0, y1 - y0)
+    if got.ndim == 3 and got.shape[0] != got.shape[1]:
+        return f"the crop is square, side x side: shape {got.shape}, expected {expected.shape}"
+    if got.shape == expected.shape:
+        return None
+    if got.shape[:1] == (round(longest * (1 + margin)),):
+        return (f"the margin goes on each side: side = round(long side x (1 + 2 x margin)) = {side}, "
+                f"got {got.shape[0]}")
+    if got.shape[:1] == (int(longest * (1 + 2 * margin)),):
+        return (f"round the side, round(long side x (1 + 2 x margin)) = {side}, do not truncate it "
+                f"(got {got.shape[0]})")
+    return shape_hint(got, expected, "side x side x 3, the box's long side plus the margin on each side")
+
+
+def _judge_crop(case: Case, result) -> str | None:
+    got, expected = as_array(result), case.expected
+    hint = _crop_size_hint(case, got)
+    if hint:
+        return hint
+    if np.array_equal(got, expected):
+        return None if got.dtype == np.uint8 else f"dtype {got.dtype}: return uint8, like the photo"
+    outside = case.data["outside"]
+    if outside.any() and np.array_equal(got[~outside], expected[~outside]):
+        return (f"pixels beyond the photo's edges are grey ({expected[outside][0]}, GarmentConfig.outside_grey), "
+                f"not {got[outside][0]}")
+    if np.array_equal(got, case.data["unshifted"]):
+        return ("where the window fits inside the photo, shift it inside (grey only where the window is "
+                "larger than the photo)")
+    offset = _window_offset(case, got)
+    if offset:
+        return _offset_hint(case, *offset)
+    row, col, channel = first_difference(got, expected)
+    return f"crop[{row}, {col}, {channel}] = {got[row, col, channel]}, expected {expected[row, col, channel]}"
+
+
+def _window_offset(case: Case, got: np.ndarray) -> tuple[int, int] | None:
+    """(dy, dx) when ``got`` is the library's window moved by up to two pixels, else None."""
+    framed, side = case.data["framed"], case.data["side"]
+    top, left = _window_origin(case.expected, framed)
+    for dy, dx in ((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if dy or dx):
+        window = framed[max(top + dy, 0):top + dy + side, max(left + dx, 0):left + dx + side]
+        if window.shape == got.shape and np.array_equal(got, window):
+            return dy, dx
+    return None
+
+
+def _offset_hint(case: Case, dy: int, dx: int) -> str:
+    (x0, y0, x1, y1), side = case.args[1], case.data["side"]
+    halves = (not dx or (x0 + x1 - side) % 2) and (not dy or (y0 + y1 - side) % 2)
+    if halves and abs(dx) <= 1 and abs(dy) <= 1:  # the centre falls on a half pixel: a rounding mistake
+        return (f"your window is one pixel off ({dx} column(s), {dy} row(s)) where the centre falls on a half "
+                "pixel: round with Python's round() (half to even), left = round((x0 + x1 - side) / 2), top = "
+                "round((y0 + y1 - side) / 2); floor, ceil and int(v + 0.5) differ there")
+    return (f"your window is off by {dx} column(s) and {dy} row(s): centre it on the box, left = "
+            "round((x0 + x1 - side) / 2), top = round((y0 + y1 - side) / 2)")
 
 
 def _window_origin(window: np.ndarray, framed: np.ndarray) -> tuple[int, int]:

@@ -2,11 +2,23 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from .core import Case, Outcome, as_array, close, first_difference, run_cases, shape_hint, without_grad
+from .core import (
+    Case,
+    Outcome,
+    as_array,
+    close,
+    first_difference,
+    first_match,
+    run_cases,
+    shape_hint,
+    type_hint,
+    without_grad,
+)
 
 
 def check_bilinear_kernel(bilinear_kernel: Callable) -> Outcome:
@@ -22,34 +34,43 @@ def check_bilinear_kernel(bilinear_kernel: Callable) -> Outcome:
     cases = [Case(name, (channels, size), _bilinear_kernel(channels, size).numpy()) for channels, size, name in shapes]
 
     def judge(case: Case, result) -> str | None:
+        import torch
+
+        hint = type_hint(result, torch.Tensor, "ConvTranspose2d's weight loads a tensor: build it with torch, e.g. "
+                                               "torch.zeros(channels, channels, size, size)")
+        if hint or not result.is_floating_point():
+            return hint or f"return a float tensor (got {result.dtype}): the weights are fractions"
         got, expected = as_array(result).astype(float), case.expected
-        channels, size = case.args
+        size = case.args[1]
         if got.shape == (size, size):
             return (f"return the whole weight, shape {expected.shape} (channels x channels x size x size, as "
                     "ConvTranspose2d stores it), not one kernel")
-        hint = shape_hint(got, expected, "channels x channels x size x size")
-        if hint:
-            return hint
-        if close(got, expected):
-            return None
-        off_diagonal = got.copy()
-        off_diagonal[range(channels), range(channels)] = 0
-        if np.abs(off_diagonal).max() > 1e-6:
-            i, j = np.argwhere(np.abs(off_diagonal) > 1e-6)[0][:2]
-            return (f"weight[{i}, {j}] is not zero: input channel {i} must not feed output channel {j}; each class's "
-                    "scores are upsampled on their own (weight[i, j] = 0 for i != j)")
-        kernels = got[range(channels), range(channels)]
-        if not np.allclose(kernels, kernels[0]):
-            return "every channel gets the same kernel"
-        kernel = kernels[0]
-        if not np.allclose(kernel, kernel[::-1, ::-1]):
-            return ("the kernel is not symmetric (kernel != kernel[::-1, ::-1]): the centre is the middle tap for an "
-                    "odd size (factor - 1) and between the two middle taps for an even size (factor - 0.5)")
-        row, col = first_difference(kernel, expected[0, 0])
-        return (f"kernel[{row}, {col}] = {kernel[row, col]:.4f}, expected {expected[0, 0, row, col]:.4f}: the "
-                "kernel is outer(line, line) with line(t) = 1 - |t - centre| / factor, factor = (size + 1) // 2")
+        return shape_hint(got, expected, "channels x channels x size x size") or _kernel_hint(got, expected)
 
     return run_cases("check_bilinear_kernel", bilinear_kernel, cases, judge)
+
+
+def _kernel_hint(got: np.ndarray, expected: np.ndarray) -> str | None:
+    """What is wrong in a weight of the right shape (None when it is right)."""
+    if close(got, expected):
+        return None
+    channels = len(expected)
+    off_diagonal = got.copy()
+    off_diagonal[range(channels), range(channels)] = 0
+    if np.abs(off_diagonal).max() > 1e-6:
+        i, j = np.argwhere(np.abs(off_diagonal) > 1e-6)[0][:2]
+        return (f"weight[{i}, {j}] is not zero: input channel {i} must not feed output channel {j}; each class's "
+                "scores are upsampled on their own (weight[i, j] = 0 for i != j)")
+    kernels = got[range(channels), range(channels)]
+    if not np.allclose(kernels, kernels[0]):
+        return "every channel gets the same kernel"
+    kernel = kernels[0]
+    if not np.allclose(kernel, kernel[::-1, ::-1]):
+        return ("the kernel is not symmetric (kernel != kernel[::-1, ::-1]): the centre is the middle tap for an "
+                "odd size (factor - 1) and between the two middle taps for an even size (factor - 0.5)")
+    row, col = first_difference(kernel, expected[0, 0])
+    return (f"kernel[{row}, {col}] = {kernel[row, col]:.4f}, expected {expected[0, 0, row, col]:.4f}: the "
+            "kernel is outer(line, line) with line(t) = 1 - |t - centre| / factor, factor = (size + 1) // 2")
 
 
 def check_skip_fusion(fuse: Callable) -> Outcome:
@@ -60,70 +81,82 @@ def check_skip_fusion(fuse: Callable) -> Outcome:
     layers and the same ``up`` (whose weights are random here: after training they are not bilinear)."""
     import torch
 
-    from ..parsing.models import FusionDecoder
-
     rng = np.random.default_rng(2)
     shapes = [("deep 4 x 6, skip 8 x 12 (exactly twice)", 1, 13, (4, 6), (8, 12)),
               ("deep 4 x 6, skip 7 x 11 (a stride-2 layer rounds up: up(deep) is one row and column too big)",
                1, 13, (4, 6), (7, 11)),
               ("deep 1 x 1, skip 1 x 1", 1, 13, (1, 1), (1, 1)),
               ("a batch of 2 with 3 classes, deep 3 x 4, skip 5 x 8", 2, 3, (3, 4), (5, 8))]
-    cases = []
     with torch.random.fork_rng(), torch.no_grad():  # the decoder's constructor draws from the global generator
-        for name, batch, classes, deep_size, skip_size in shapes:
-            decoder = FusionDecoder([classes, classes], classes, shallowest_stride=2)
-            for score in decoder.scores:
-                score.weight.copy_(torch.eye(classes).reshape(classes, classes, 1, 1))
-            up = decoder.ups[0]
-            up.weight.copy_(torch.from_numpy(rng.normal(0, 0.5, tuple(up.weight.shape)).astype(np.float32)))
-            deep = torch.from_numpy(rng.normal(size=(batch, classes, *deep_size)).astype(np.float32))
-            skip = torch.from_numpy(rng.normal(size=(batch, classes, *skip_size)).astype(np.float32))
-            fused = []  # what the decoder feeds its last upsampler: the fusion's output
-            hook = decoder.final_up.register_forward_pre_hook(lambda module, inputs, out=fused: out.append(inputs[0]))
-            decoder([skip, deep])
-            hook.remove()
-            cases.append(Case(name, (deep, skip, up), fused[0].numpy(), data={"upsampled": up(deep).numpy()},
-                              call=lambda student, args=(deep, skip, up): without_grad(student, args)))
+        cases = [_fusion_case(rng, *shape) for shape in shapes]
+    return run_cases("check_skip_fusion", fuse, cases, functools.partial(_judge_fusion, fuse), _explain_fusion)
 
-    def judge(case: Case, result) -> str | None:
-        got, expected = as_array(result), case.expected
-        upsampled, skip = case.data["upsampled"], case.args[1].numpy()
-        height, width = expected.shape[-2:]
-        if got.shape == upsampled.shape and got.shape != expected.shape:
-            return f"crop up(deep) to skip's height and width ([..., :{height}, :{width}]) before adding"
-        hint = shape_hint(got, expected, "the fused scores have skip's shape, N x C x H x W")
-        if hint:
-            return hint
-        if close(got, expected):
-            return None
-        if close(got, upsampled[..., :height, :width]):
-            return "add the skip scores: fused = up(deep)[..., :H, :W] + skip"
-        for dy in range(upsampled.shape[-2] - height + 1):
-            for dx in range(upsampled.shape[-1] - width + 1):
-                if (dy or dx) and close(got, upsampled[..., dy:dy + height, dx:dx + width] + skip):
-                    return ("crop the extra rows and columns at the bottom and right ([..., :H, :W]): pixel j of "
-                            "up(deep) lies over pixel j of skip, so cropping at the top or left shifts the scores")
-        deep, skip_scores, up = copy.deepcopy(case.args)
-        with torch.no_grad():
-            up.weight.zero_()
-        try:
-            probe = as_array(without_grad(fuse, (deep, skip_scores, up)))
-        except Exception:  # the probe only sharpens the hint; the generic one follows
-            probe = None
-        if probe is not None and close(probe, got):
-            return ("your result does not change when up's weights do: upsample with the given transposed "
-                    "convolution `up` (its weights are learned), not a fixed interpolation")
-        index = first_difference(got, expected)
-        return (f"fused{list(index)} = {got[index]:.4f}, expected {expected[index]:.4f}: "
-                "fused = up(deep)[..., :H, :W] + skip")
 
-    def explain(case: Case, error: Exception) -> str | None:
-        if "size of tensor" in str(error) or "must match" in str(error):
-            return ("up(deep) is larger than skip here (a stride-2 layer rounds sizes up): crop it to skip's height "
-                    f"and width ([..., :H, :W]) before adding ({type(error).__name__}: {error})")
-        return None
+def _fusion_case(rng: np.random.Generator, name: str, batch: int, classes: int, deep_size: tuple,
+                 skip_size: tuple) -> Case:
+    """A case whose answer is what the library's decoder (identity score layers, random ``up``) fuses."""
+    import torch
 
-    return run_cases("check_skip_fusion", fuse, cases, judge, explain)
+    from ..parsing.models import FusionDecoder
+
+    decoder = FusionDecoder([classes, classes], classes, shallowest_stride=2)
+    for score in decoder.scores:
+        score.weight.copy_(torch.eye(classes).reshape(classes, classes, 1, 1))
+    up = decoder.ups[0]
+    up.weight.copy_(torch.from_numpy(rng.normal(0, 0.5, tuple(up.weight.shape)).astype(np.float32)))
+    deep = torch.from_numpy(rng.normal(size=(batch, classes, *deep_size)).astype(np.float32))
+    skip = torch.from_numpy(rng.normal(size=(batch, classes, *skip_size)).astype(np.float32))
+    fused = []  # what the decoder feeds its last upsampler: the fusion's output
+    hook = decoder.final_up.register_forward_pre_hook(lambda module, inputs: fused.append(inputs[0]))
+    decoder([skip, deep])
+    hook.remove()
+    args = (deep, skip, up)
+    return Case(name, args, fused[0].numpy(), data={"upsampled": up(deep).numpy()},
+                call=lambda student: without_grad(student, args))
+
+
+def _judge_fusion(fuse: Callable, case: Case, result) -> str | None:
+    got, expected = as_array(result), case.expected
+    upsampled, skip = case.data["upsampled"], case.args[1].numpy()
+    height, width = expected.shape[-2:]
+    if got.shape == upsampled.shape and got.shape != expected.shape:
+        return f"crop up(deep) to skip's height and width ([..., :{height}, :{width}]) before adding"
+    hint = shape_hint(got, expected, "the fused scores have skip's shape, N x C x H x W")
+    if hint or close(got, expected):
+        return hint
+    if close(got, upsampled[..., :height, :width]):
+        return "add the skip scores: fused = up(deep)[..., :H, :W] + skip"
+    offsets = [(dy, dx) for dy in range(upsampled.shape[-2] - height + 1)
+               for dx in range(upsampled.shape[-1] - width + 1) if dy or dx]
+    if any(close(got, upsampled[..., dy:dy + height, dx:dx + width] + skip) for dy, dx in offsets):
+        return ("crop the extra rows and columns at the bottom and right ([..., :H, :W]): pixel j of "
+                "up(deep) lies over pixel j of skip, so cropping at the top or left shifts the scores")
+    if _ignores_up(fuse, case, got):
+        return ("your result does not change when up's weights do: upsample with the given transposed "
+                "convolution `up` (its weights are learned), not a fixed interpolation")
+    index = first_difference(got, expected)
+    return (f"fused{list(index)} = {got[index]:.4f}, expected {expected[index]:.4f}: "
+            "fused = up(deep)[..., :H, :W] + skip")
+
+
+def _ignores_up(fuse: Callable, case: Case, got: np.ndarray) -> bool:
+    """Whether the student's fusion gives the same result with ``up``'s weights zeroed."""
+    import torch
+
+    deep, skip, up = copy.deepcopy(case.args)
+    with torch.no_grad():
+        up.weight.zero_()
+    try:
+        return close(as_array(without_grad(fuse, (deep, skip, up))), got)
+    except Exception:  # the probe only sharpens the hint; the generic one follows
+        return False
+
+
+def _explain_fusion(case: Case, error: Exception) -> str | None:
+    if "size of tensor" in str(error) or "must match" in str(error):
+        return ("up(deep) is larger than skip here (a stride-2 layer rounds sizes up): crop it to skip's height "
+                f"and width ([..., :H, :W]) before adding ({type(error).__name__}: {error})")
+    return None
 
 
 def check_lovasz_gradient(lovasz_gradient: Callable) -> Outcome:
@@ -146,31 +179,58 @@ def check_lovasz_gradient(lovasz_gradient: Callable) -> Outcome:
         foreground = torch.tensor(vector, dtype=torch.float32)
         cases.append(Case(name, (foreground,), _lovasz_gradient(foreground).numpy(), data={"g": np.array(vector)}))
 
-    def judge(case: Case, result) -> str | None:
-        got, expected = as_array(result).astype(float), case.expected.astype(float)
-        g = case.data["g"]
-        total = g.sum()
-        jaccard = 1 - (total - np.cumsum(g)) / (total + np.cumsum(1 - g))
-        if got.shape == (len(g) - 1,):
-            return ("one increment per pixel: entry 0 is J_0 itself (J of no error is 0), so keep it: "
-                    "cat([J[:1], J[1:] - J[:-1]])")
-        hint = shape_hint(got, expected, "one increment per pixel, a vector as long as foreground_sorted")
-        if hint or close(got, expected):
-            return hint
-        if close(got, jaccard):
-            return ("return the increments J_i - J_(i-1), not the Jaccard losses J_i themselves: the loss is their "
-                    "dot product with the sorted errors")
-        if close(got, -expected):
-            return ("the sign is flipped: J is the Jaccard *loss*, 1 - intersection / union, so its increments are "
-                    "those of the IoU negated")
-        if close(got[1:], expected[1:]):
-            return (f"entry 0 = {got[0]:.4f}, expected {expected[0]:.4f}: it is J_0 itself, the loss with only the "
-                    "first pixel in error (J_(-1) = 0)")
-        if not np.isclose(got.sum(), 1, atol=1e-5):
-            return (f"your increments sum to {got.sum():.4f}, not 1: they telescope to J with every pixel in error "
-                    "(no intersection left); count pixel i itself in J_i (an inclusive cumsum)")
-        (index,) = first_difference(got, expected)
-        return (f"entry {index} = {got[index]:.4f}, expected {expected[index]:.4f}: with P foreground pixels, "
-                "intersection_i = P - cumsum(g)_i and union_i = P + cumsum(1 - g)_i")
+    return run_cases("check_lovasz_gradient", lovasz_gradient, cases, _judge_lovasz)
 
-    return run_cases("check_lovasz_gradient", lovasz_gradient, cases, judge)
+
+def _jaccard(total, seen: np.ndarray, missed: np.ndarray) -> np.ndarray:
+    """J_i = 1 - intersection_i / union_i with ``seen``/``missed`` foreground/background pixels in error."""
+    return 1 - (total - seen) / (total + missed)
+
+
+def _increments(jaccard: np.ndarray) -> np.ndarray:
+    return np.concatenate([jaccard[:1], np.diff(jaccard)])
+
+
+def _lovasz_mistakes(g: np.ndarray, expected: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(hint, what that mistake returns) for each mistake class students make in the Lovász gradient."""
+    total, background = g.sum(), 1 - g
+    jaccard = _jaccard(total, np.cumsum(g), np.cumsum(background))
+    shifted = ("the increments start with J_0 itself (J_(-1) = 0 comes first, so entry i is J_i - J_(i-1)): your "
+               "entries are shifted one place, with the extra value at the end instead of J_0 at the start")
+    return [
+        ("return the increments J_i - J_(i-1), not the Jaccard losses J_i themselves: the loss is their dot product "
+         "with the sorted errors", jaccard),
+        ("the sign is flipped: J is the Jaccard *loss*, 1 - intersection / union, so its increments are those of "
+         "the IoU negated", -expected),
+        ("count pixel i itself in J_i (an inclusive cumsum, np.cumsum(g)), not only the pixels before it",
+         _increments(_jaccard(total, np.cumsum(g) - g, np.cumsum(background) - background))),
+        ("P is the number of foreground pixels, g.sum(), not the number of pixels len(g)",
+         _increments(_jaccard(len(g), np.cumsum(g), np.cumsum(background)))),
+        ("cumsum from the first pixel (the largest error) on: J_i counts pixels 0..i as errors, so do not reverse "
+         "the cumulative sums",
+         _increments(_jaccard(total, np.cumsum(g[::-1])[::-1], np.cumsum(background[::-1])[::-1]))),
+        (shifted, np.append(np.diff(jaccard), 0.0)),
+        (shifted, np.diff(jaccard, append=0.0)),
+        (f"entry 0 = 0, expected {expected[0]:.4f}: it is J_0 itself, the loss with only the first pixel in error "
+         "(J_(-1) = 0)", np.concatenate([[0.0], expected[1:]])),
+    ]
+
+
+def _judge_lovasz(case: Case, result) -> str | None:
+    got, expected = as_array(result).astype(float), case.expected.astype(float)
+    g = case.data["g"]
+    if got.shape == (len(g) - 1,):
+        return ("one increment per pixel: entry 0 is J_0 itself (J of no error is 0), so keep it: "
+                "cat([J[:1], J[1:] - J[:-1]])")
+    hint = shape_hint(got, expected, "one increment per pixel, a vector as long as foreground_sorted")
+    if hint or close(got, expected):
+        return hint
+    hint = first_match(got, expected, _lovasz_mistakes(g, expected))
+    if hint:
+        return hint
+    if not np.isclose(got.sum(), 1, atol=1e-5):
+        return (f"your increments sum to {got.sum():.4f}, not 1: they telescope to J_(n-1), the loss with every "
+                "pixel in error, which is 1 (no intersection left)")
+    (index,) = first_difference(got, expected)
+    return (f"entry {index} = {got[index]:.4f}, expected {expected[index]:.4f}: with P foreground pixels, "
+            "intersection_i = P - cumsum(g)_i and union_i = P + cumsum(1 - g)_i")

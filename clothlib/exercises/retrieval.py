@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .core import Case, Outcome, as_array, first_difference, run_cases, shape_hint
+from .core import Case, Outcome, as_array, first_difference, first_match, run_cases, shape_hint
 
 
 def check_hamming_distances(hamming: Callable) -> Outcome:
@@ -76,41 +76,66 @@ def check_top_k(top_k: Callable) -> Outcome:
              case("k = the gallery size (a whole ranking)", hamming[:2], 50),
              case("a 2,000-item gallery with 49 distinct distances, k = 20 (a sort that is not stable reorders "
                   "ties)", rng.integers(0, 49, (3, 2000)).astype(np.int32), 20),
-             case("float distances with exact ties, k = 3", np.round(rng.random((4, 12)), 1), 3)]
+             case("float distances with exact ties, k = 3", np.round(rng.random((4, 12)), 1), 3),
+             case("float distances a billionth apart (a tie-break epsilon, d + eps * index, reorders them), k = 20",
+                  np.round(rng.random((3, 200)), 2) - 1e-9 * rng.integers(0, 3, (3, 200)), 20)]
+    return run_cases("check_top_k", top_k, cases, _judge_top_k)
 
-    def judge(case: Case, result) -> str | None:
-        got, expected = as_array(result), case.expected
-        distances, k = case.args
-        if got.ndim == 2 and got.shape[0] == len(expected) and got.shape[1] != k:
-            return f"return k = {k} gallery indices per query (the nearest first), got {got.shape[1]}"
-        hint = shape_hint(got, expected, "(Q, k): one row of k gallery indices per query")
-        if hint:
-            return hint
-        if np.array_equal(got, expected):
-            return None if np.issubdtype(got.dtype, np.integer) else f"return integer indices (got {got.dtype})"
-        if not np.issubdtype(got.dtype, np.integer) and not np.array_equal(got, got.round()):
+
+def _index_hint(got: np.ndarray, expected: np.ndarray, distances: np.ndarray, k: int) -> str | None:
+    """What makes ``got`` no (Q, k) array of distinct gallery indices (None when it is one)."""
+    if got.ndim == 2 and got.shape[0] == len(expected) and got.shape[1] != k:
+        return f"return k = {k} gallery indices per query (the nearest first), got {got.shape[1]}"
+    hint = shape_hint(got, expected, "(Q, k): one row of k gallery indices per query")
+    if hint:
+        return hint
+    if not np.issubdtype(got.dtype, np.integer):
+        if not np.array_equal(got, got.round()):
             return f"return gallery indices (integers), not distances (got {got.dtype} values)"
-        got = got.astype(np.int64)
-        if got.min() < 0 or got.max() >= distances.shape[1]:
-            return f"indices must be gallery indices 0..{distances.shape[1] - 1}"
-        if any(len(set(row)) < len(row) for row in got):
-            return "a gallery item appears twice in one row"
-        got_distances = np.take_along_axis(distances, got, axis=1)
-        expected_distances = np.take_along_axis(distances, expected, axis=1)
-        if np.array_equal(got_distances, expected_distances):
-            query = int(np.flatnonzero((got != expected).any(1))[0])
-            return (f"ties must keep gallery order: among equal distances the lower gallery index comes first "
-                    f"(query {query}: {got[query].tolist()}, expected {expected[query].tolist()}); np.argsort(..., "
-                    "kind='stable') keeps it, the default sort does not")
-        if np.array_equal(np.sort(got_distances, axis=1), expected_distances):
-            if (np.diff(got_distances, axis=1) <= 0).all():
-                return "nearest first: the smallest distance at rank 0, in increasing order"
-            return "sort the k nearest by distance: np.argpartition alone leaves them in no particular order"
-        query = int(np.flatnonzero((got_distances != expected_distances).any(1))[0])
-        return (f"query {query}: your k items lie at distances {got_distances[query].tolist()}, the k nearest at "
-                f"{expected_distances[query].tolist()}")
+        return f"return integer indices (got {got.dtype})"
+    if got.min() < 0 or got.max() >= distances.shape[1]:
+        return f"indices must be gallery indices 0..{distances.shape[1] - 1}"
+    if any(len(set(row)) < len(row) for row in got):
+        return "a gallery item appears twice in one row"
+    return None
 
-    return run_cases("check_top_k", top_k, cases, judge)
+
+def _epsilon_hint(got: np.ndarray, distances: np.ndarray, k: int) -> str | None:
+    """The hint for a tie-break that changes the distances (d + eps * index): it reorders distances
+    closer than eps * G, so a farther item can come first or push a nearer one out of the top k."""
+    index = np.arange(distances.shape[1])
+    for eps in (10.0 ** -power for power in range(1, 13)):
+        if np.array_equal(got, np.argsort(distances + eps * index, axis=1, kind="stable")[:, :k]):
+            return (f"adding a tie-break epsilon (d + {eps:g} x index) reorders distances closer than {eps:g} x G: a "
+                    "farther item comes first; keep the distances as they are and sort stably, np.argsort(d, axis=1, "
+                    "kind='stable'), which puts the lower gallery index first among exact ties")
+    return None
+
+
+def _judge_top_k(case: Case, result) -> str | None:
+    got, expected = as_array(result), case.expected
+    distances, k = case.args
+    hint = _index_hint(got, expected, distances, k)
+    if hint or np.array_equal(got, expected):
+        return hint
+    got = got.astype(np.int64)
+    hint = _epsilon_hint(got, distances, k)
+    if hint:
+        return hint
+    got_distances = np.take_along_axis(distances, got, axis=1)
+    expected_distances = np.take_along_axis(distances, expected, axis=1)
+    if np.array_equal(got_distances, expected_distances):
+        query = int(np.flatnonzero((got != expected).any(1))[0])
+        return (f"ties must keep gallery order: among equal distances the lower gallery index comes first "
+                f"(query {query}: {got[query].tolist()}, expected {expected[query].tolist()}); np.argsort(..., "
+                "kind='stable') keeps it, the default sort does not")
+    if np.array_equal(np.sort(got_distances, axis=1), expected_distances):
+        if (np.diff(got_distances, axis=1) <= 0).all():
+            return "nearest first: the smallest distance at rank 0, in increasing order"
+        return "sort the k nearest by distance: np.argpartition alone leaves them in no particular order"
+    query = int(np.flatnonzero((got_distances != expected_distances).any(1))[0])
+    return (f"query {query}: your k items lie at distances {got_distances[query].tolist()}, the k nearest at "
+            f"{expected_distances[query].tolist()}")
 
 
 def check_topk_accuracy(topk_accuracy: Callable) -> Outcome:
@@ -145,33 +170,43 @@ def check_topk_accuracy(topk_accuracy: Callable) -> Outcome:
              case("no query has a relevant item (the accuracy is undefined: NaN)", ranking,
                   np.zeros((8, 30), dtype=bool), 5)]
 
-    def judge(case: Case, result) -> str | None:
-        try:
-            got = float(result)
-        except (TypeError, ValueError):
-            return f"return one number, the share of answered queries (got {type(result).__name__})"
-        expected = case.expected
-        ranking, relevant, k = case.args
-        if np.isnan(expected):
-            return None if np.isnan(got) else (f"no query can be answered here: the accuracy is undefined, return NaN "
-                                               f"(not {got})")
-        if np.isclose(got, expected):
-            return None
-        hits = np.take_along_axis(relevant, ranking, axis=1)
-        answerable = relevant.any(1)
-        first_k = "the first k ranks are ranking[:, :k] (0-based: ranks 0..k-1)"
-        variants = [
-            ("return a share between 0 and 1, not a percentage", 100 * expected),
-            ("a query with no relevant gallery item can never be answered: leave it out of the mean (clothlib "
-             "counts it apart) instead of counting it as a miss", hits[:, :k].any(1).mean()),
-            ("relevant[q, g] is indexed by gallery item: look up relevant[q, ranking[q, r]] (np.take_along_axis), "
-             "not relevant[q, r]", relevant[:, :k].any(1)[answerable].mean()),
-            (first_k, hits[:, :k + 1].any(1)[answerable].mean()),
-            (first_k, hits[:, :max(k - 1, 0)].any(1)[answerable].mean()),
-        ]
-        for hint, value in variants:
-            if not np.isclose(value, expected) and np.isclose(got, value):
-                return hint
-        return f"got {got:.4f}, expected {expected:.4f}"
+    return run_cases("check_topk_accuracy", topk_accuracy, cases, _judge_topk_accuracy)
 
-    return run_cases("check_topk_accuracy", topk_accuracy, cases, judge)
+
+def _accuracy_mistakes(ranking: np.ndarray, relevant: np.ndarray, k: int, expected: float) -> list[tuple[str, float]]:
+    """(hint, what that mistake returns) for each mistake class students make in top-k accuracy."""
+    hits = np.take_along_axis(relevant, ranking, axis=1)
+    answerable = relevant.any(1)
+    first_k = "the first k ranks are ranking[:, :k] (0-based: ranks 0..k-1)"
+    return [
+        ("return a share between 0 and 1, not a percentage", 100 * expected),
+        ("a query with no relevant gallery item can never be answered: leave it out of the mean (clothlib "
+         "counts it apart) instead of counting it as a miss", hits[:, :k].any(1).mean()),
+        ("relevant[q, g] is indexed by gallery item: look up relevant[q, ranking[q, r]] (np.take_along_axis), "
+         "not relevant[q, r]", relevant[:, :k].any(1)[answerable].mean()),
+        (first_k, hits[:, :k + 1].any(1)[answerable].mean()),
+        (first_k, hits[:, :max(k - 1, 0)].any(1)[answerable].mean()),
+        ("a query is answered when ANY of its first k items is relevant (np.any over the k ranks); the share of "
+         "relevant items among them is precision@k, another measure", hits[:, :k].mean(1)[answerable].mean()),
+        ("look at every one of the first k ranks (ranking[:, :k]): a hit at any rank up to k counts, not only a "
+         "hit at rank k - 1", hits[:, k - 1][answerable].mean()),
+        ("relevance is per query: relevant[q] marks the gallery items that match query q, so look each query's "
+         "ranking up in its own row, not in the items relevant to any query",
+         relevant.any(0)[ranking[:, :k]].any(1)[answerable].mean()),
+    ]
+
+
+def _judge_topk_accuracy(case: Case, result) -> str | None:
+    try:
+        got = float(result)
+    except (TypeError, ValueError):
+        return f"return one number, the share of answered queries (got {type(result).__name__})"
+    expected = case.expected
+    if np.isnan(expected):
+        return None if np.isnan(got) else (f"no query can be answered here: the accuracy is undefined, return NaN "
+                                           f"(not {got})")
+    if np.isclose(got, expected):
+        return None
+    hint = first_match(np.array(got), expected, _accuracy_mistakes(*case.args, expected))
+    return hint or (f"got {got:.4f}, expected {expected:.4f}: the share of the queries with a relevant item whose "
+                    "first k ranks hold one")
