@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from clothlib import harness
+from clothlib.data import c2s
 from clothlib.data.images import read_view
 from clothlib.hashing import backbone_tuning as tuning
 from clothlib.hashing import features as features_module
@@ -109,5 +110,6 @@ def test_a_tuning_without_out_goes_to_the_cache_not_the_checkpoints(cache_in, tm
     monkeypatch.setattr(harness, "settings", dataclasses.replace(harness.settings, cache_dir=tmp_path / "cache"))
     config = tuning.TuningConfig(epochs=1, batch_size=4, c2s=str(cache_in), max_items=8)
     path = tuning.tune_backbone(config, progress=False)
-    assert path == harness.cached_run_path("backbone_tuned", config) and path.exists()
+    assert path == harness.cached_run_path("backbone_tuned", config, c2s.load_meta(cache_in)["config"])
+    assert path.exists()
     assert path.is_relative_to(tmp_path / "cache")

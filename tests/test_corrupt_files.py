@@ -14,6 +14,7 @@ import torch
 from clothlib import hashing, results
 from clothlib.data import ccp
 from clothlib.engine import CorruptCheckpointError, fit
+from clothlib.hashing import features
 from clothlib.hashing.config import DEFAULT_NETWORK
 from clothlib.retrieval import export_files, load_export
 
@@ -184,3 +185,28 @@ def test_a_bad_cached_mask_is_rebuilt(two_copies, damage):
         np.save(entry, np.zeros((10, 10), np.uint8))
     assert np.array_equal(ccp.read_groundtruth("0003"), good)
     assert np.array_equal(np.load(entry), good), "the entry is healed, not just bypassed"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other items"])
+def test_a_bad_feature_cache_file_is_computed_again(cache_in, tmp_path, monkeypatch, damage):
+    """The bug: a truncated feature cache raised a raw BadZipFile, and stayed so."""
+    monkeypatch.setattr(features, "settings", dataclasses.replace(features.settings, cache_dir=tmp_path))
+    monkeypatch.setattr(features, "Backbone", lambda name: None)  # the network's numbers are not the point here
+    computed = []
+
+    def encode_views(model, paths, flips, progress, desc):
+        computed.append(desc)
+        return np.arange(len(paths) * flips * 4, dtype=np.float32).reshape(len(paths), flips, 4)
+
+    monkeypatch.setattr(features, "encode_views", encode_views)
+    good = features.split_features(cache_in, "test", progress=False)
+    assert len(computed) == 2 and features.split_features(cache_in, "test", progress=False) and len(computed) == 2
+    (path,) = tmp_path.rglob("*.npz")
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    else:
+        np.savez(path, **{**good, "item_ids": np.asarray([f"x{i}" for i in range(len(good["item_ids"]))])})
+    again = features.split_features(cache_in, "test", progress=False)
+    assert len(computed) == 4, "computed again"
+    assert all(np.array_equal(again[key], good[key]) for key in good)
+    assert features.read_cached(path, list(good["item_ids"])) is not None, "the file is healed"

@@ -43,7 +43,7 @@ from ..data.images import normalise, read_view
 from ..io import atomic_write
 from ..parsing.models import EfficientNetFCN
 from ..retrieval import float_rank, relevance, topk_accuracy
-from .features import FEATURE_BATCH, FLIP_VARIANTS, VIEWS, feature_dim, forward_blocks
+from .features import FEATURE_BATCH, FLIP_VARIANTS, VIEWS, feature_dim, forward_blocks, read_cached
 from .losses import instance_contrastive_loss
 
 ACTIVATIONS_VERSION = 1  # bump when the same inputs would give other numbers
@@ -124,15 +124,16 @@ def activations_path(folder: Path, split: str, first_block: int, max_items: int 
 def frozen_activations(folder: str | os.PathLike, split: str, first_block: int, max_items: int | None = None,
                        progress: bool = True) -> dict:
     """``{"item_ids", "<view>_maps", "<view>_fixed"}`` for ``split`` (items x variants x ...; maps in
-    float16 to halve the cache, the mirrored variant second in training), computed once and cached."""
+    float16 to halve the cache, the mirrored variant second in training), computed once and cached
+    (again where the cache file is damaged or of other items)."""
     folder = Path(folder)
     path = activations_path(folder, split, first_block, max_items)
-    if path.exists():
-        with np.load(path) as cached:
-            return {key: cached[key] for key in cached.files}
     rows = [row for row in c2s.load_manifest(folder) if row["split"] == split][:max_items]
     if not rows:
         raise ValueError(f"{folder} has no {split!r} items")
+    cached = read_cached(path, [row["item_id"] for row in rows])
+    if cached is not None:
+        return cached
     device = devices.current()
     network = EfficientNetFCN(num_classes=1, pretrained=True).eval().to(device)
     flips = FLIP_VARIANTS.get(split, 1)

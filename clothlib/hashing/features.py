@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -147,22 +148,43 @@ def cache_path(folder: Path, backbone: str, split: str) -> Path:
     return settings.cache_dir / "features" / f"{folder.name}_{split}_{backbone}_{digest}.npz"
 
 
+def read_cached(path: Path, item_ids: list[str]) -> dict | None:
+    """The arrays of the cache file ``path`` for ``item_ids`` (its first ``len(item_ids)`` rows, whose
+    ``item_ids`` array must start with them); None, so the caller computes and overwrites it, for a
+    file that is absent, unreadable, truncated (numpy's BadZipFile, a bad CRC), uneven or of other
+    items (a damaged cache entry was a raw error, never healed)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as cached:
+            arrays = {key: cached[key] for key in cached.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    ids = arrays.get("item_ids")
+    if ids is None or any(len(array) != len(ids) for array in arrays.values()) \
+            or ids[:len(item_ids)].tolist() != list(item_ids) or len(ids) < len(item_ids):
+        return None
+    return {key: array[:len(item_ids)] for key, array in arrays.items()}
+
+
 def split_features(folder: str | os.PathLike, split: str, backbone: str = "imagenet", progress: bool = True,
                    max_items: int | None = None) -> dict:
     """``{"item_ids", "consumer", "shop"}`` for the items of ``split`` (features: items x variants
     x dim float32), computed on first use and then read from the cache folder. ``max_items``: the
     first N items only (a demo run), sliced from the whole split's file where that exists, else
-    computed into a file of their own."""
+    computed into a file of their own. A damaged or foreign cache file is computed again."""
     folder = Path(folder)
-    path = cache_path(folder, backbone, split)
-    if max_items is not None and not path.exists():
-        path = path.with_name(f"{path.stem}_first{max_items}.npz")
-    if path.exists():
-        with np.load(path) as cached:
-            return {key: cached[key][:max_items] for key in cached.files}
     rows = [row for row in load_manifest(folder) if row["split"] == split][:max_items]
     if not rows:
         raise ValueError(f"{folder} has no {split!r} items")
+    ids = [row["item_id"] for row in rows]
+    whole = cache_path(folder, backbone, split)
+    path = whole if max_items is None else whole.with_name(f"{whole.stem}_first{max_items}.npz")
+    cached = read_cached(whole, ids)
+    if cached is None and path != whole:
+        cached = read_cached(path, ids)
+    if cached is not None:
+        return cached
     model = Backbone(backbone)
     flips = FLIP_VARIANTS.get(split, 1)
     result = {"item_ids": np.array([row["item_id"] for row in rows])}
