@@ -3,8 +3,10 @@
     python data_scripts/download_ccp.py                     # download from GitHub into data/ccp
     python data_scripts/download_ccp.py --source DIR        # copy a local copy (folder or .zip)
     python data_scripts/download_ccp.py --dest /big/disk/ccp
+    python data_scripts/download_ccp.py --verify            # check every file's sha256, fetch bad ones again
 
-Running it again once the data is verified does nothing.
+Every file is checked against its sha256 as it is written. Running it again once the data is
+verified does nothing (it checks sizes only); --verify hashes every file and repairs what is bad.
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=DEFAULT_URL, help="archive to download (default: %(default)s)")
     parser.add_argument("--dest", metavar="DIR",
                         help=f"where to put the data (default: {settings.data_root}, or $CLOTHLIB_DATA)")
+    parser.add_argument("--verify", action="store_true",
+                        help="check every file of a verified copy against its sha256; fetch missing or damaged ones "
+                             "again (from --source, or the download)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     parser.add_argument("--write-manifest", metavar="DIR",
                         help="maintainers: regenerate clothlib/data/ccp_manifest.tsv from a trusted copy")
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.write_manifest:
             print(f"Wrote {write_manifest(args.write_manifest)}")
             return 0
-        dest = fetch_ccp(args.dest, source=args.source, url=args.url, progress=not args.quiet)
+        dest = fetch_ccp(args.dest, source=args.source, url=args.url, progress=not args.quiet, verify=args.verify)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -233,6 +233,8 @@ def test_cli_copies_full_dataset_then_does_nothing(tmp_path, capsys):
     assert len(list((tmp_path / "ccp" / "photos").iterdir())) == 2098
     assert main(args) == 0
     assert "nothing to do" in capsys.readouterr().out
+    assert main([*args, "--verify"]) == 0
+    assert f"all {len(read_manifest())} files match their sha256" in capsys.readouterr().out
 
 
 def test_cli_reports_errors_without_traceback(tmp_path):
@@ -249,3 +251,29 @@ def test_committed_manifest_covers_the_dataset():
     assert sum(p.startswith("annotations/pixel-level/") for p in paths) == 1004
     assert sum(p.startswith("annotations/image-level/") for p in paths) == 1094
     assert "label_list.mat" in paths
+
+
+def test_verify_finds_flipped_bytes_the_size_check_misses_and_repairs_them(sample, server, tmp_path, capsys):
+    """The bug: eight flipped bytes in a CCP photo passed ('already verified': sizes only)."""
+    root, manifest = sample
+    server.files["/master.zip"] = zip_bytes(root)
+    dest = tmp_path / "out" / "ccp"
+    url = server.url + "/master.zip"
+    fetch_ccp(dest, url=url, manifest=manifest, progress=False)
+    photo = dest / "photos/0002.jpg"
+    data = bytearray(photo.read_bytes())
+    data[1000:1008] = bytes(b ^ 0xFF for b in data[1000:1008])
+    photo.write_bytes(bytes(data))
+    fetch_ccp(dest, url=url, manifest=manifest, progress=True)
+    assert "nothing to do" in capsys.readouterr().out and photo.read_bytes() == bytes(data), "the quick check"
+    (dest / "annotations/pixel-level/0003.mat").unlink()
+    with pytest.raises(DatasetError, match="missing files.*download_ccp.py --verify"):
+        fetch_ccp(dest, url=url, manifest=manifest, progress=False)
+    fetch_ccp(dest, url=url, manifest=manifest, progress=True, verify=True)
+    out = capsys.readouterr().out
+    assert "2 damaged or missing files (photos/0002.jpg, annotations/pixel-level/0003.mat" in out or \
+        "2 damaged or missing files (annotations/pixel-level/0003.mat, photos/0002.jpg" in out
+    assert all((dest / rel).read_bytes() == (root / rel).read_bytes() for rel in SAMPLE)
+    assert leftovers(dest.parent, dest) == []
+    fetch_ccp(dest, source=root, manifest=manifest, progress=True, verify=True)
+    assert "all 9 files match their sha256" in capsys.readouterr().out

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..config import progress_bar, settings
-from ..io import atomic_write, exclusive, staging_folder
+from ..io import atomic_write, exclusive, sha256_file, staging_folder
+from .ccp import DOWNLOAD_COMMAND
 
 DEFAULT_URL = "https://github.com/bearpaw/clothing-co-parsing/archive/refs/heads/master.zip"
 MANIFEST_PATH = Path(__file__).with_name("ccp_manifest.tsv")
@@ -90,16 +91,24 @@ def fetch_ccp(
     url: str = DEFAULT_URL,
     manifest: str | os.PathLike | None = None,
     progress: bool = True,
+    verify: bool = False,
 ) -> Path:
     """Make ``dest`` (default ``settings.data_root``) a verified CCP copy and return it.
 
-    Downloads ``url`` unless ``source`` names a local copy. A ``dest`` already verified against
-    the same manifest is left alone, so calling this at the top of every notebook is cheap.
+    Downloads ``url`` unless ``source`` names a local copy; every file is checked against its sha256
+    as it is written. A ``dest`` already verified against the same manifest is left alone (sizes
+    checked only), so calling this at the top of every notebook is cheap. ``verify`` checks every
+    file of such a copy against its sha256 again and fetches the bad or missing ones anew (a flipped
+    byte in a photo passed the size check).
     """
     dest = Path(dest or settings.data_root).expanduser().resolve()
     manifest = Path(manifest or MANIFEST_PATH)
     entries = read_manifest(manifest)
     stamp = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if verify and _marker(dest) == stamp:
+        with exclusive(dest, f"Another download into {dest} is running; waiting for it to finish." if progress else ""):
+            _repair(dest, source, url, entries, progress)
+        return dest
     if _is_verified(dest, entries, stamp):
         _say(progress, f"CCP dataset already verified at {dest}; nothing to do.")
         return dest
@@ -117,26 +126,13 @@ def _fetch(dest: Path, source: str | os.PathLike | None, url: str, entries: list
            progress: bool) -> None:
     """Stage a verified copy beside ``dest`` (in a folder swept by the next run if this one is killed)
     and move it into place."""
-    if source is not None:
-        source = Path(source).expanduser().resolve()
-        if not zipfile.is_zipfile(source):
-            source = _find_root(source)
-        if source == dest:
-            raise DatasetError(
-                f"--source and --dest are the same folder, {dest}. Use it as it is "
-                f"(export CLOTHLIB_DATA={dest}) or copy it elsewhere with another --dest."
-            )
+    source = _resolve_source(source, dest)
     _check_dest_free(dest)
     work = staging_folder(dest)
     try:
         tree = work / "ccp"
         tree.mkdir()
-        if source is None:
-            _extract(_download(url, work, progress), tree, entries, progress, downloaded_from=url)
-        elif source.is_dir():
-            _copy_tree(source, tree, entries, progress)
-        else:
-            _extract(source, tree, entries, progress)
+        _fill(tree, source, url, entries, progress, work)
         (tree / MARKER).write_text(stamp + "\n", encoding="utf-8")
         if dest.is_dir():  # an empty folder (checked above); Windows cannot rename onto it
             dest.rmdir()
@@ -145,17 +141,80 @@ def _fetch(dest: Path, source: str | os.PathLike | None, url: str, entries: list
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _resolve_source(source: str | os.PathLike | None, dest: Path) -> Path | None:
+    """``--source`` as the dataset folder or zip to read (None: download), never ``dest`` itself."""
+    if source is None:
+        return None
+    source = Path(source).expanduser().resolve()
+    if not zipfile.is_zipfile(source):
+        source = _find_root(source)
+    if source == dest:
+        raise DatasetError(
+            f"--source and --dest are the same folder, {dest}. Use it as it is "
+            f"(export CLOTHLIB_DATA={dest}) or copy it elsewhere with another --dest."
+        )
+    return source
+
+
+def _fill(tree: Path, source: Path | None, url: str, entries: list[ManifestEntry], progress: bool,
+          work: Path) -> None:
+    """Write ``entries`` into ``tree``, each verified, from ``source`` or a download into ``work``."""
+    if source is None:
+        _extract(_download(url, work, progress), tree, entries, progress, downloaded_from=url)
+    elif source.is_dir():
+        _copy_tree(source, tree, entries, progress)
+    else:
+        _extract(source, tree, entries, progress)
+
+
+def _repair(dest: Path, source: str | os.PathLike | None, url: str, entries: list[ManifestEntry],
+            progress: bool) -> None:
+    """Hash every file of the copy at ``dest``; fetch those missing or not matching the manifest
+    into a staging folder (verified as usual) and move each over its bad copy."""
+    with _bar(entries, progress, "Verifying CCP") as bar:
+        bad = []
+        for entry in entries:
+            path = dest / entry.path
+            if not path.is_file() or path.stat().st_size != entry.size or sha256_file(path) != entry.sha256:
+                bad.append(entry)
+            bar.update(entry.size)
+    if not bad:
+        _say(progress, f"CCP dataset at {dest}: all {len(entries)} files match their sha256.")
+        return
+    shown = ", ".join(e.path for e in bad[:5]) + (", ..." if len(bad) > 5 else "")
+    _say(progress, f"CCP dataset at {dest}: {len(bad)} damaged or missing files ({shown}); fetching them again.")
+    source = _resolve_source(source, dest)
+    work = staging_folder(dest)
+    try:
+        tree = work / "ccp"
+        tree.mkdir()
+        _fill(tree, source, url, bad, progress, work)
+        for entry in bad:
+            (dest / entry.path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tree / entry.path, dest / entry.path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _say(progress, f"CCP dataset at {dest}: {len(bad)} files repaired and verified.")
+
+
 def _say(progress: bool, message: str) -> None:
     if progress:
         print(message)
 
 
-def _is_verified(dest: Path, entries: list[ManifestEntry], stamp: str) -> bool:
-    """Marker matches this manifest and every file is there with its size (no hashing: fast)."""
+def _marker(dest: Path) -> str | None:
+    """The manifest stamp a verified copy at ``dest`` was made against, or None."""
     try:
-        if (dest / MARKER).read_text(encoding="utf-8").strip() != stamp:
-            return False
-        return all((dest / e.path).stat().st_size == e.size for e in entries)
+        return (dest / MARKER).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _is_verified(dest: Path, entries: list[ManifestEntry], stamp: str) -> bool:
+    """Marker matches this manifest and every file is there with its size (no hashing: fast;
+    ``fetch_ccp(verify=True)`` hashes)."""
+    try:
+        return _marker(dest) == stamp and all((dest / e.path).stat().st_size == e.size for e in entries)
     except OSError:
         return False
 
@@ -164,12 +223,13 @@ def _check_dest_free(dest: Path) -> None:
     """Refuse to overwrite anything that is not an empty folder: it may be the user's data."""
     if not dest.exists() or (dest.is_dir() and not any(dest.iterdir())):
         return
-    what = "is not a verified CCP copy"
+    what, repair = "is not a verified CCP copy", ""
     if (dest / MARKER).exists():
         what = "holds a CCP copy with missing files, or one verified against another manifest"
+        repair = f" (a copy with missing or damaged files: `{DOWNLOAD_COMMAND} --verify` fetches those again)"
     raise DatasetError(
         f"{dest} already exists and {what}. Nothing was changed. Remove it "
-        "(or move it aside) and run again, or pick another destination with --dest / CLOTHLIB_DATA."
+        f"(or move it aside) and run again{repair}, or pick another destination with --dest / CLOTHLIB_DATA."
     )
 
 
