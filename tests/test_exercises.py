@@ -405,3 +405,94 @@ def test_the_exercises_package_stays_simple_enough_for_ruffs_complexity_rule():
                           text=True)
     assert done.returncode == 0, done.stdout
 
+
+
+# --- the build exercises of notebook 02: the whole decoder, one training epoch ---------------------------
+
+def _my_decoder(mistake: str = ""):
+    """The notebook's MyDecoder (the right one with ``mistake=""``), or one with a plausible mistake."""
+    from torch import nn
+
+    from clothlib.parsing.models import bilinear_kernel as kernel
+
+    def upsampler(channels, stride):
+        up = nn.ConvTranspose2d(channels, channels, 2 * stride, stride=stride, padding=stride // 2,
+                                bias=mistake == "bias")
+        if mistake != "random upsamplers":
+            with torch.no_grad():
+                up.weight.copy_(kernel(channels, 2 * stride))
+        return up
+
+    class MyDecoder(nn.Module):
+        def __init__(self, tap_channels, num_classes, shallowest_stride):
+            super().__init__()
+            self.scores = nn.ModuleList(nn.Conv2d(c, num_classes, 1) for c in tap_channels)
+            for score in self.scores:
+                nn.init.zeros_(score.weight)
+                nn.init.zeros_(score.bias)
+            self.ups = nn.ModuleList(upsampler(num_classes, 2) for _ in tap_channels[1:])
+            self.final_up = upsampler(num_classes, shallowest_stride)
+
+        def forward(self, taps, size):
+            x = self.scores[-1](taps[-1])
+            ups = self.ups if mistake == "ups in order" else reversed(self.ups)
+            for score, up, tap in zip(reversed(self.scores[:-1]), ups, reversed(taps[:-1])):
+                skip = score(tap)
+                if mistake == "skip before upsampling":
+                    x = up(x + skip)
+                elif mistake == "no crop":
+                    x = up(x) + skip
+                else:
+                    x = up(x)[..., : skip.shape[-2], : skip.shape[-1]] + skip
+            if mistake == "interpolate":
+                return F.interpolate(x, scale_factor=4, mode="bilinear")[..., : size[0], : size[1]]
+            scores = self.final_up(x)
+            if mistake == "detached":
+                scores = scores.detach().requires_grad_(True)
+            if mistake != "padded size":
+                scores = scores[..., : size[0], : size[1]]
+            return scores.softmax(1) if mistake == "softmax" else scores
+
+    return MyDecoder
+
+
+def test_check_decoder_passes_the_solution_and_the_library_s_decoder(capsys):
+    from clothlib.exercises import parsing
+
+    assert exercises.check_decoder(_my_decoder())
+    assert exercises.check_decoder(parsing.library_decoder)
+    assert capsys.readouterr().out.count("\n") == 2, "one line per check"
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("no crop", "crop them to the shallower tap's size"),
+    ("skip before upsampling", "upsample the deeper scores with its x2 `ups` layer first"),
+    ("padded size", "the padded size: crop them to the input's size"),
+    ("random upsamplers", "does not start as bilinear upsampling"),
+    ("softmax", "return the logits"),
+    ("ups in order", "ups[-1] upsamples the deepest scores"),
+    ("interpolate", "not a fixed interpolation"),
+    ("bias", "the upsamplers have no bias"),
+    ("detached", "no gradient reaches `taps[0]`"),
+])
+def test_check_decoder_names_each_mistake(mistake, hint):
+    outcome = exercises.check_decoder(_my_decoder(mistake))
+    assert not outcome and hint in outcome.message, outcome.message
+
+
+def test_check_decoder_says_not_implemented_for_the_stub_and_names_the_layers():
+    from torch import nn
+
+    class Stub(nn.Module):
+        def __init__(self, tap_channels, num_classes, shallowest_stride):
+            super().__init__()
+            raise NotImplementedError()
+
+    class OtherNames(nn.Module):
+        def __init__(self, tap_channels, num_classes, shallowest_stride):
+            super().__init__()
+            self.score_layers = nn.ModuleList(nn.Conv2d(c, num_classes, 1) for c in tap_channels)
+
+    assert exercises.check_decoder(Stub).status == exercises.NOT_IMPLEMENTED
+    outcome = exercises.check_decoder(OtherNames)
+    assert not outcome and "name the layers as the library does" in outcome.message

@@ -17,6 +17,7 @@ functions the rest of the course uses, so a solution that passes could stand in 
 | 01 | relabeling | :func:`check_relabel` | ``relabel_mask(mask, label_names)``: the 59 -> 13 class table |
 | 02 | parsing | :func:`check_bilinear_kernel` | ``bilinear_kernel(channels, size)``: an upsampler's first weight |
 | 02 | parsing | :func:`check_skip_fusion` | ``fuse(deep, skip, up)``: one step of the decoder's skip fusion |
+| 02 | parsing | :func:`check_decoder` | ``MyDecoder(tap_channels, classes, stride)``: the whole fusion decoder |
 | 02 | parsing | :func:`check_lovasz_gradient` | ``lovasz_gradient(foreground_sorted)``: the Jaccard loss's increments |
 | 03 | crf | :func:`check_mean_field_step` | ``mean_field_step(probs, q, weights)``: one mean-field update |
 | 04 | items | :func:`check_garment_box` | ``garment_box(mask)``: a garment's box, end-exclusive |
@@ -40,11 +41,11 @@ from .core import CORRECT, NOT_IMPLEMENTED, WRONG, Case, Outcome, Raises
 from .crf import check_mean_field_step
 from .hashing import check_dsh_loss, check_dsh_pair_terms
 from .items import check_consumer_crop, check_garment_box
-from .parsing import check_bilinear_kernel, check_lovasz_gradient, check_skip_fusion
+from .parsing import check_bilinear_kernel, check_decoder, check_lovasz_gradient, check_skip_fusion
 from .relabeling import check_relabel
 from .retrieval import check_hamming_distances, check_top_k, check_topk_accuracy
 
-__all__ = ["CORRECT", "NOT_IMPLEMENTED", "WRONG", "Case", "Outcome", "Raises", "check_bilinear_kernel",
+__all__ = ["CORRECT", "NOT_IMPLEMENTED", "WRONG", "Case", "Outcome", "Raises", "check_bilinear_kernel", "check_decoder",
            "check_consumer_crop", "check_dsh_loss", "check_dsh_pair_terms", "check_garment_box",
            "check_hamming_distances", "check_lovasz_gradient", "check_mean_field_step", "check_relabel",
            "check_skip_fusion", "check_top_k", "check_topk_accuracy"]

@@ -10,10 +10,13 @@ import numpy as np
 from .core import (
     Case,
     Outcome,
+    Traced,
     as_array,
     close,
     first_difference,
     first_match,
+    gradient_hint,
+    one_line,
     run_cases,
     shape_hint,
     type_hint,
@@ -234,3 +237,212 @@ def _judge_lovasz(case: Case, result) -> str | None:
     (index,) = first_difference(got, expected)
     return (f"entry {index} = {got[index]:.4f}, expected {expected[index]:.4f}: with P foreground pixels, "
             "intersection_i = P - cumsum(g)_i and union_i = P + cumsum(1 - g)_i")
+
+
+# --- the build exercises: the whole decoder, and one training epoch ---------------------------------
+
+def _fusion_decoder_class():
+    """The library's decoder with the interface the notebook's ``MyDecoder`` has: ``forward(taps, size)``
+    crops the scores to the input's ``size`` (the crop ``ParsingNet.forward`` does after the decoder)."""
+    from ..parsing.models import FusionDecoder
+
+    class SizedFusionDecoder(FusionDecoder):
+        """``FusionDecoder`` whose scores come back at ``size`` (height, width): the input's own size."""
+
+        def forward(self, taps, size):
+            return super().forward(taps)[..., : size[0], : size[1]]
+
+    return SizedFusionDecoder
+
+
+def library_decoder(tap_channels, num_classes: int, shallowest_stride: int):
+    """Notebook 02's fallback for ``MyDecoder``: the library's fusion decoder, ``forward(taps, size)``."""
+    return _fusion_decoder_class()(list(tap_channels), num_classes, shallowest_stride)
+
+
+_DECODER_NAMES = ("name the layers as the library does, so its weights load: `scores` (nn.ModuleList of 1x1 "
+                  "Conv2d, shallow to deep), `ups` (nn.ModuleList of the x2 ConvTranspose2d, bias=False) and "
+                  "`final_up` (the last ConvTranspose2d, bias=False)")
+
+# (name, tap channels, classes, shallowest stride, batch, input height and width): tap k has stride
+# shallowest * 2**k and size ceil(input / stride), so odd sizes need the crops
+_DECODER_SHAPES = [
+    ("the shipped encoder's taps (24, 40, 112, 320 channels at strides 4-32), input 64 x 32", (24, 40, 112, 320),
+     13, 4, 1, (64, 32)),
+    ("the same taps, input 100 x 70 (not a multiple of 32: every upsampled map is one row or column too big)",
+     (24, 40, 112, 320), 13, 4, 1, (100, 70)),
+    ("net1's taps (16, 32, 32 channels at strides 8-32), a batch of 2, 5 classes, input 75 x 41",
+     (16, 32, 32), 5, 8, 2, (75, 41)),
+]
+
+
+def check_decoder(decoder_class: Callable) -> Outcome:
+    """Notebook 02. ``decoder_class(tap_channels, num_classes, shallowest_stride)`` builds the fusion
+    decoder (``clothlib.parsing.models.FusionDecoder``) with the library's layer names; its
+    ``forward(taps, size)`` returns the class scores (logits) at the input's ``size``. The check builds
+    it fresh (its upsamplers must start bilinear, its score layers at zero), loads seeded random weights
+    into it and the library's decoder, and compares their outputs on seeded taps of sizes that need every
+    crop, and the gradients with respect to the taps and to every parameter (``core.gradient_hint``)."""
+    import torch
+
+    rng = np.random.default_rng(24)
+    with torch.random.fork_rng():  # the constructors draw from the global generator
+        torch.manual_seed(0)
+        cases = [_decoder_case(rng, *shape) for shape in _DECODER_SHAPES]
+    return run_cases("check_decoder", decoder_class, cases, _judge_decoder, _explain_decoder)
+
+
+def _decoder_case(rng: np.random.Generator, name: str, channels: tuple, classes: int, stride: int, batch: int,
+                  size: tuple) -> Case:
+    import torch
+
+
+    reference = library_decoder(channels, classes, stride)
+    state = {key: torch.from_numpy(rng.normal(0, 0.3, tuple(value.shape)).astype(np.float32))
+             for key, value in reference.state_dict().items()}
+    reference.load_state_dict(state)
+    taps = [torch.from_numpy(rng.normal(size=(batch, c, -(-size[0] // (stride * 2 ** k)),
+                                              -(-size[1] // (stride * 2 ** k)))).astype(np.float32))
+            for k, c in enumerate(channels)]
+    with torch.no_grad():
+        expected = reference(taps, size)
+
+    def call(decoder_class):
+        with torch.random.fork_rng():
+            module = decoder_class(list(channels), classes, stride)
+        fresh = {key: value.detach().clone() for key, value in module.state_dict().items()}
+        hint = _state_hint(module, reference)
+        if hint:
+            return ("hint", hint)
+        module.load_state_dict(state)
+        names = [key for key, _ in reference.named_parameters()]
+        params = dict(module.named_parameters())
+        leaves = [tap.clone().requires_grad_(True) for tap in taps]
+        output = module(leaves, size)
+        return ("traced", Traced(output, (*leaves, *(params[key] for key in names))), fresh, _upsamplers_used(module))
+
+    def functional(*inputs):
+        weights = dict(zip([key for key, _ in reference.named_parameters()], inputs[len(taps):], strict=True))
+        return torch.func.functional_call(reference, weights, (list(inputs[: len(taps)]), size))
+
+    return Case(name, (channels, classes, stride), expected.numpy(), call=call,
+                data={"reference": reference, "functional": functional, "taps": len(taps), "size": size,
+                      "uncropped": _uncropped(reference, taps), "reversed_ups": _reversed_ups(reference, taps, size)})
+
+
+def _uncropped(reference, taps):
+    import torch
+
+    from ..parsing.models import FusionDecoder
+
+    with torch.no_grad():
+        return FusionDecoder.forward(reference, taps).numpy()
+
+
+def _reversed_ups(reference, taps, size):
+    """What the decoder gives when the x2 upsamplers are used in the wrong order (deepest with ups[0])."""
+    import torch
+
+    swapped = copy.deepcopy(reference)
+    swapped.ups = torch.nn.ModuleList(list(swapped.ups)[::-1])
+    with torch.no_grad():
+        return swapped(taps, size).numpy()
+
+
+def _upsamplers_used(module) -> bool:
+    """Whether the module's scores are constant with ``final_up``'s weights zeroed (the library's are all 0,
+    it has no bias), i.e. whether it upsamples with its transposed convolution, not a fixed interpolation."""
+    import torch
+
+    probe = copy.deepcopy(module)
+    taps = [torch.ones(1, conv.in_channels, 2 ** (len(probe.scores) - k), 2 ** (len(probe.scores) - k))
+            for k, conv in enumerate(probe.scores)]
+    with torch.no_grad():
+        probe.final_up.weight.zero_()
+        scores = probe(taps, (8, 8))
+    return bool(torch.is_tensor(scores) and torch.all(scores == scores.flatten()[0]))
+
+
+def _state_hint(module, reference) -> str | None:
+    """The first layer name or shape that differs from the library's decoder (so its weights cannot load)."""
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        return f"MyDecoder must be an nn.Module (class MyDecoder(nn.Module)), got a {type(module).__name__}"
+    got = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+    expected = {key: tuple(value.shape) for key, value in reference.state_dict().items()}
+    extra = [key for key in got if key not in expected]
+    if any(key.endswith("bias") and key.startswith(("ups", "final_up")) for key in extra):
+        return f"the upsamplers have no bias (ConvTranspose2d(..., bias=False)): {extra[0]} should not exist"
+    missing = [key for key in expected if key not in got]
+    if missing or extra:
+        return f"{_DECODER_NAMES}; missing {missing[:2]}, unexpected {extra[:2]}"
+    for key, shape in expected.items():
+        if got[key] != shape:
+            return (f"{key} has shape {got[key]}, expected {shape}: score layer k is Conv2d(tap_channels[k], "
+                    "num_classes, 1); every upsampler maps num_classes to num_classes with a kernel of twice its "
+                    "stride (4 for x2, 2 * shallowest_stride for the last)")
+    return None
+
+
+def _init_hint(fresh: dict, reference) -> str | None:
+    """What is wrong with a freshly built decoder's starting weights (bilinear upsamplers, zero scores)."""
+    from ..parsing.models import bilinear_kernel
+
+    for key, value in fresh.items():
+        if key.startswith(("ups", "final_up")):
+            if not close(as_array(value), bilinear_kernel(value.shape[0], value.shape[-1])):
+                return (f"{key} does not start as bilinear upsampling: copy bilinear_kernel(num_classes, kernel size) "
+                        "into each transposed convolution's weight (FCN's initialisation)")
+        elif not np.allclose(as_array(value), 0):
+            return (f"{key} does not start at zero: zero the score layers' weights and biases (FCN's initialisation, "
+                    "every class equally likely at first, loss = log C)")
+    return None
+
+
+def _judge_decoder(case: Case, result) -> str | None:
+    import torch
+
+
+    if result[0] == "hint":
+        return result[1]
+    _, traced, fresh, upsamplers_used = result
+    hint = type_hint(traced.output, torch.Tensor, "the class scores, N x classes x H x W")
+    if hint:
+        return hint
+    got, expected, height, width = as_array(traced.output), case.expected, *case.data["size"]
+    if got.shape == case.data["uncropped"].shape and got.shape != expected.shape:
+        return (f"the scores come back {got.shape[-2]} x {got.shape[-1]}, the padded size: crop them to the input's "
+                f"size ([..., :{height}, :{width}]) after the last upsampler")
+    hint = shape_hint(got, expected, f"N x classes x the input's size ({height} x {width})")
+    if hint:
+        return hint
+    if not close(got, expected, atol=1e-4):
+        if not upsamplers_used:
+            return ("your scores still vary when final_up's weights are zeroed: upsample with the transposed "
+                    "convolutions `ups` and `final_up` (their weights are learned), not a fixed interpolation")
+        softmax = torch.softmax(torch.from_numpy(expected), 1).numpy()
+        return first_match(got, expected, {
+            "return the logits (the scores before softmax): the loss applies log-softmax itself": softmax,
+            "use the x2 upsamplers deep to shallow in reverse order of ups: ups[-1] upsamples the deepest scores "
+            "(zip(reversed(...)) over scores, ups and taps alike)": case.data["reversed_ups"],
+        }, same=lambda a, b: close(a, b, atol=1e-4)) or (
+            f"scores{list(first_difference(got, expected, atol=1e-4))} differ from the library's decoder: score the "
+            "deepest tap, then for each shallower tap upsample x2 with its `ups` layer, crop to that tap's size and "
+            "add its scores; upsample the sum with `final_up` and crop to the input size")
+    hint = gradient_hint(traced, case.data["functional"],
+                         {k: f"taps[{k}]" if k < case.data["taps"] else name for k, name in
+                          enumerate([*range(case.data["taps"]), *case.data["reference"].state_dict()])})
+    return hint or _init_hint(fresh, case.data["reference"])
+
+
+def _explain_decoder(case: Case, error: Exception) -> str | None:
+    message = str(error)
+    if "size of tensor" in message or "must match" in message:
+        return ("two score maps of different sizes were added: upsample the deeper scores with its x2 `ups` layer "
+                "first, crop them to the shallower tap's size ([..., :h, :w]), then add that tap's scores "
+                f"({type(error).__name__}: {one_line(message)[:160]})")
+    if "channels" in message:
+        return ("a score layer met a tap of another width: scores[k] scores taps[k] (shallow to deep, "
+                f"tap_channels[k] input channels) ({type(error).__name__}: {one_line(message)[:160]})")
+    return None
