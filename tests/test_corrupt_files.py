@@ -3,6 +3,7 @@ remakes it (or heals a cache by rebuilding the entry), never serves it silently 
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from PIL import Image
 
 from clothlib import hashing, results
-from clothlib.data import ccp
+from clothlib.data import c2s, ccp
+from clothlib.data.images import read_view
 from clothlib.engine import CorruptCheckpointError, fit
 from clothlib.hashing import features
 from clothlib.hashing.config import DEFAULT_NETWORK
@@ -210,3 +213,22 @@ def test_a_bad_feature_cache_file_is_computed_again(cache_in, tmp_path, monkeypa
     assert len(computed) == 4, "computed again"
     assert all(np.array_equal(again[key], good[key]) for key in good)
     assert features.read_cached(path, list(good["item_ids"])) is not None, "the file is healed"
+
+
+def test_a_damaged_item_image_names_the_repair_and_verify_rebuilds_it(ccp_root, tmp_path, capsys):
+    """The bug: a garbage item image's error advised re-running build_c2s.py, a no-op (it checks
+    meta.json only)."""
+    out = c2s.build_c2s(tmp_path / "c2s", photo_ids=["0003"], workers=1, progress=False)
+    rows = c2s.load_manifest(out)
+    garbage, small = out / rows[0]["consumer"], out / rows[-1]["shop"]
+    originals = {path: path.read_bytes() for path in (garbage, small)}
+    garbage.write_bytes(b"not an image")
+    Image.new("RGB", (10, 10)).save(small, format=Image.open(io.BytesIO(originals[small])).format)
+    with pytest.raises(ValueError, match=rf"{garbage.name}.*build_c2s.py --verify"):
+        read_view(garbage)
+    assert c2s.bad_views(out) == [garbage, small]
+    c2s.build_c2s(out, photo_ids=["0003"], workers=1, progress=False)
+    assert garbage.read_bytes() == b"not an image", "without --verify the quick check passes"
+    c2s.build_c2s(out, photo_ids=["0003"], workers=1, progress=True, verify=True)
+    assert "2 bad item images" in capsys.readouterr().out
+    assert all(path.read_bytes() == data for path, data in originals.items()) and not c2s.bad_views(out)

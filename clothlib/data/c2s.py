@@ -187,7 +187,7 @@ def _fingerprint(paths: list[Path]) -> str:
 def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None = None,
               predictions: str | os.PathLike | None = None, max_photos: int | None = None,
               workers: int | None = None, progress: bool = True, config: C2SConfig = DEFAULT_CONFIG,
-              partial_predictions: bool = False) -> Path:
+              partial_predictions: bool = False, verify: bool = False) -> Path:
     """Build the set into ``out`` (default ``data/c2s``) and return the folder.
 
     Items come from the ground truth of ``photo_ids`` (default: all 1,004 annotated photos), each in
@@ -198,6 +198,8 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
     key :func:`build_key` writes into ``meta.json``), nothing happens. A build running meanwhile into
     the same ``out`` is waited for (then it usually is that build). A ``predictions`` folder missing
     some of the tag-only photos (of the first ``max_photos``) is an error unless ``partial_predictions``.
+    ``verify`` also reads every item image of such a build (:func:`bad_views`) and builds the set
+    again if one is unreadable or not of the view size (the key in ``meta.json`` says nothing of them).
     """
     out = Path(out or default_folder()).resolve()
     photo_ids = sorted(photo_ids if photo_ids is not None else annotated_ids())[:max_photos]
@@ -207,12 +209,38 @@ def build_c2s(out: str | os.PathLike | None = None, photo_ids: list[str] | None 
         raise ValueError(f"photos {unknown[:5]} have no pixel-level labels; pass tag-only photos as predictions")
     predicted = _predicted(predictions, max_photos, partial_predictions) if predictions else {}
     key = build_key(config, photo_ids, list(predicted.values()))
-    if _built_key(out) == key:
+    if _built_key(out) == key and not (verify and _reported_bad(out, config, progress)):
         return out
     with exclusive(out, waiting=f"Another build into {out} is running; waiting for it." if progress else ""):
-        if _built_key(out) != key:  # else the build that ran meanwhile made this very set
+        if _built_key(out) != key or (verify and bad_views(out, config)):  # else a build meanwhile made this set
             _build(out, key, photo_ids, split_of, predicted, workers, progress, config)
     return out
+
+
+def bad_views(folder: str | os.PathLike, config: GarmentConfig = DEFAULT_CONFIG) -> list[Path]:
+    """The item images of the built set in ``folder`` that are missing, do not decode or are not
+    ``config.view_size`` square RGB."""
+    folder = Path(folder)
+    bad = []
+    for row in load_manifest(folder):
+        for view in ("consumer", "shop"):
+            path = folder / row[view]
+            try:
+                with Image.open(path) as im:
+                    im.load()
+                    ok = im.size == (config.view_size, config.view_size) and im.mode == "RGB"
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
+                bad.append(path)
+    return bad
+
+
+def _reported_bad(folder: Path, config: GarmentConfig, progress: bool) -> bool:
+    bad = bad_views(folder, config)
+    if progress:
+        print(f"{folder}: {len(bad)} bad item images" + (f" (e.g. {bad[0]}); building the set again" if bad else ""))
+    return bool(bad)
 
 
 def _predicted(folder: str | os.PathLike, max_photos: int | None, partial: bool) -> dict[str, Path]:

@@ -38,5 +38,5 @@ def read_view(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read this view ({err}); rebuild the consumer-to-shop set "
-                         "with `python data_scripts/build_c2s.py`") from err
+        raise ValueError(f"{path}: cannot read this view ({err}); repair the consumer-to-shop set with "
+                         "`python data_scripts/build_c2s.py --verify` (and the options it was built with)") from err
