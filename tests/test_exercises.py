@@ -496,3 +496,171 @@ def test_check_decoder_says_not_implemented_for_the_stub_and_names_the_layers():
     assert exercises.check_decoder(Stub).status == exercises.NOT_IMPLEMENTED
     outcome = exercises.check_decoder(OtherNames)
     assert not outcome and "name the layers as the library does" in outcome.message
+
+
+# --- notebook 03's build exercise: the whole mean-field loop (check_mean_field) -----------------------
+
+def mean_field_inference(unary, kernels, kernel_weights, iterations, start="network", unary_sign=-1.0, potts_sign=1.0,
+                         diagonal=True, normalise=True, extra=0, entropy_sign=1.0, pair_factor=0.5, skip_first=False):
+    """The notebook's solution (Potts as a penalty, so its energies differ from the reference's by a constant),
+    with one knob per mistake the check must name."""
+    weights = sum(w * k for w, k in zip(kernel_weights, kernels))
+    if not diagonal:
+        weights = weights - np.diag(np.diag(weights))
+    potts = 1.0 - np.eye(len(unary))
+
+    def softmax(logits):
+        exp = np.exp(logits - logits.max(axis=0))
+        return exp / exp.sum(axis=0) if normalise else exp
+
+    def energy(q):
+        entropy = (q * np.log(np.clip(q, 1e-300, None))).sum()
+        return float((q * unary).sum() + entropy_sign * entropy + pair_factor * (q * (potts @ (q @ weights))).sum())
+
+    q = softmax(-unary) if start == "network" else np.full_like(unary, 1 / len(unary))
+    energies = [energy(q)]
+    for _ in range(iterations + extra):
+        q = softmax(unary_sign * unary - potts_sign * (potts @ (q @ weights)))
+        energies.append(energy(q))
+    return q, energies[1:] if skip_first else energies
+
+
+def _loop_with(**mistake):
+    return lambda *args: mean_field_inference(*args, **mistake)
+
+
+MEAN_FIELD_WRONG = [
+    ({"normalise": False}, "normalise: each pixel's marginals must sum to 1"),
+    ({"potts_sign": -1.0}, "the Potts sign is flipped, so disagreement is rewarded"),
+    ({"unary_sign": 1.0}, "the unaries enter with the wrong sign"),
+    ({"diagonal": False}, "the library keeps each kernel's diagonal"),
+    ({"extra": 1}, "one update too many"),
+    ({"extra": -1}, "one update too few"),
+    ({"start": "uniform"}, "Q initialised uniformly"),
+    ({"entropy_sign": -1.0}, "the entropy term enters as + sum Q log Q"),
+    ({"pair_factor": 1.0}, "count each pair once"),
+    ({"skip_first": True}, "Q_0's (before any update) included"),
+]
+
+
+def test_the_mean_field_loop_s_solution_passes(capsys):
+    outcome = exercises.check_mean_field(mean_field_inference)
+    assert outcome and outcome.status == exercises.CORRECT, outcome.message
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("mistake, hint", MEAN_FIELD_WRONG, ids=[next(iter(m)) + str(i)
+                                                                for i, (m, _) in enumerate(MEAN_FIELD_WRONG)])
+def test_a_wrong_mean_field_loop_fails_with_its_hint(mistake, hint, capsys):
+    outcome = exercises.check_mean_field(_loop_with(**mistake))
+    assert outcome.status == exercises.WRONG and hint in outcome.message, outcome.message
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
+
+
+def test_the_mean_field_loop_s_stub_and_absurd_results_never_raise():
+    def stub(*args):
+        raise NotImplementedError()
+
+    assert exercises.check_mean_field(stub).status == exercises.NOT_IMPLEMENTED
+    for student in (lambda *args: None, lambda *args: "q", lambda *args: ({}, [])):
+        outcome = exercises.check_mean_field(student)
+        assert outcome.status == exercises.WRONG and outcome.message
+
+
+def test_the_reference_loop_is_the_library_s_mean_field_and_lowers_the_free_energy():
+    from clothlib.exercises.crf import reference_mean_field
+    from clothlib.parsing import crf
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    probs = rng.dirichlet(np.ones(5), size=63).T.reshape(5, 9, 7)
+    params = crf.CRFParams(iterations=6)
+    kernels = [crf.pairwise_weights(image, crf.CRFParams(gaussian_weight=1.0, bilateral_weight=0.0)),
+               crf.pairwise_weights(image, crf.CRFParams(gaussian_weight=0.0, bilateral_weight=1.0))]
+    q, energies = reference_mean_field(-np.log(probs).reshape(5, -1), kernels, [3.0, 10.0], 6)
+    assert np.allclose(q, crf.mean_field(image, probs, params).reshape(5, -1), atol=1e-5)
+    assert len(energies) == 7 and (np.diff(energies) < 0).all()
+
+
+# --- notebook 05, exercise C: catt3_net's layers as a module -------------------------------------------------
+
+def _my_hashing_head(mistake: str = ""):
+    """Notebook 05's MyHashingHead, or it with one realistic mistake."""
+    from torch import nn
+
+    from clothlib.hashing import models, quantisers
+
+    class MyHashingHead(nn.Module):
+        def __init__(self, in_features, bits, hidden=512, dropout=0.2):
+            super().__init__()
+            relu = [] if mistake == "no relu" else [nn.ReLU()]
+            self.dropout = dropout
+            drop = [] if mistake in ("functional dropout", "no dropout") else [nn.Dropout(dropout)]
+            self.trunk = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), *relu, *drop,
+                                       nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), *relu)
+            norm = [] if mistake == "no code norm" else [nn.BatchNorm1d(bits)]
+            self.hash = nn.Sequential(nn.Linear(hidden, bits), *norm, quantisers.StraightThroughSign())
+            categories = len(models.task_values("category"))
+            source = bits if mistake == "heads on codes" else hidden
+            sizes = {task: len(models.task_values(task)) for task in models.variant_tasks(models.VARIANTS["catt3_net"])}
+            if mistake == "wrong sizes":
+                sizes["colour"] += 1
+            self.heads = nn.ModuleDict({task: nn.Linear(source + (0 if task == "category" else categories), size)
+                                        for task, size in sizes.items()})
+
+        def forward(self, x):
+            if mistake in ("functional dropout", "no dropout"):
+                first, second = self.trunk[:3], self.trunk[3:]
+                hidden = first(x)
+                if mistake == "functional dropout":
+                    hidden = F.dropout(hidden, self.dropout)  # training=True by default: on in eval mode too
+                features = second(hidden)
+            else:
+                features = self.trunk(x)
+            normalised = self.hash[:-1](features)
+            codes = normalised.sign() if mistake == "plain sign" else self.hash[-1](normalised)
+            relaxed = normalised.tanh() if mistake == "tanh relaxed" else normalised.clamp(-1, 1)
+            source = codes if mistake == "heads on codes" else features
+            category = self.heads["category"](source)
+            conditioned = torch.cat([source, category if mistake == "raw logits" else category.softmax(1)], 1)
+            logits = {task: category if task == "category" else head(conditioned) for task, head in self.heads.items()}
+            return {"codes": codes, "relaxed": relaxed, "features": features, "logits": logits}
+
+    return MyHashingHead
+
+
+def test_check_hashing_head_passes_the_solution(capsys):
+    assert exercises.check_hashing_head(_my_hashing_head())
+    assert capsys.readouterr().out.count("\n") == 1, "one line per check"
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("no relu", "lost its nonlinearity"),
+    ("functional dropout", "dropout is still on in eval mode"),
+    ("no dropout", "dropout is missing in train mode"),
+    ("no code norm", "the code layer has no BatchNorm1d(bits)"),
+    ("heads on codes", "the heads read the trunk's features"),
+    ("wrong sizes", "one output per value of models.task_values('colour')"),
+    ("plain sign", "the codes pass no gradient back"),
+    ("tanh relaxed", "not a tanh of it"),
+    ("raw logits", "not its raw logits"),
+])
+def test_check_hashing_head_names_each_mistake(mistake, hint):
+    outcome = exercises.check_hashing_head(_my_hashing_head(mistake))
+    assert not outcome and hint in outcome.message, outcome.message
+
+
+def test_check_hashing_head_says_not_implemented_for_the_stub_and_leaves_the_seed():
+    from torch import nn
+
+    class Stub(nn.Module):
+        def __init__(self, in_features, bits, hidden=512, dropout=0.2):
+            super().__init__()
+            raise NotImplementedError()
+
+    torch.manual_seed(1)
+    before = torch.rand(1)
+    torch.manual_seed(1)
+    assert exercises.check_hashing_head(Stub).status == exercises.NOT_IMPLEMENTED
+    assert exercises.check_hashing_head(_my_hashing_head()).status == exercises.CORRECT
+    assert torch.equal(torch.rand(1), before), "a check leaves torch's global generator as it found it"

@@ -20,6 +20,7 @@ functions the rest of the course uses, so a solution that passes could stand in 
 | 02 | parsing | :func:`check_decoder` | ``MyDecoder(tap_channels, classes, stride)``: the whole fusion decoder |
 | 02 | parsing | :func:`check_lovasz_gradient` | ``lovasz_gradient(foreground_sorted)``: the Jaccard loss's increments |
 | 03 | crf | :func:`check_mean_field_step` | ``mean_field_step(probs, q, weights)``: one mean-field update |
+| 03 | crf | :func:`check_mean_field` | ``mean_field_inference(unary, kernels, weights, T)``: the whole loop |
 | 04 | items | :func:`check_garment_box` | ``garment_box(mask)``: a garment's box, end-exclusive |
 | 04 | items | :func:`check_consumer_crop` | ``consumer_crop(photo, box, margin)``: the square consumer crop |
 | 05 | hashing | :func:`check_dsh_pair_terms` | ``pair_terms(h1, h2, labels, margin)``: eq. 4's pull and push |
@@ -38,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .core import CORRECT, NOT_IMPLEMENTED, WRONG, Case, Outcome, Raises
-from .crf import check_mean_field_step
+from .crf import check_mean_field, check_mean_field_step
 from .hashing import check_dsh_loss, check_dsh_pair_terms
 from .items import check_consumer_crop, check_garment_box
 from .parsing import check_bilinear_kernel, check_decoder, check_lovasz_gradient, check_skip_fusion
@@ -47,5 +48,5 @@ from .retrieval import check_hamming_distances, check_top_k, check_topk_accuracy
 
 __all__ = ["CORRECT", "NOT_IMPLEMENTED", "WRONG", "Case", "Outcome", "Raises", "check_bilinear_kernel", "check_decoder",
            "check_consumer_crop", "check_dsh_loss", "check_dsh_pair_terms", "check_garment_box",
-           "check_hamming_distances", "check_lovasz_gradient", "check_mean_field_step", "check_relabel",
-           "check_skip_fusion", "check_top_k", "check_topk_accuracy"]
+           "check_hamming_distances", "check_lovasz_gradient", "check_mean_field", "check_mean_field_step",
+           "check_relabel", "check_skip_fusion", "check_top_k", "check_topk_accuracy"]
