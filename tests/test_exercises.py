@@ -580,3 +580,182 @@ def test_the_reference_loop_is_the_library_s_mean_field_and_lowers_the_free_ener
     q, energies = reference_mean_field(-np.log(probs).reshape(5, -1), kernels, [3.0, 10.0], 6)
     assert np.allclose(q, crf.mean_field(image, probs, params).reshape(5, -1), atol=1e-5)
     assert len(energies) == 7 and (np.diff(energies) < 0).all()
+
+
+# --- notebook 05, exercise C: catt3_net's layers as a module -------------------------------------------------
+
+def _my_hashing_head(mistake: str = ""):
+    """Notebook 05's MyHashingHead, or it with one realistic mistake."""
+    from torch import nn
+
+    from clothlib.hashing import models, quantisers
+
+    class MyHashingHead(nn.Module):
+        def __init__(self, in_features, bits, hidden=512, dropout=0.2):
+            super().__init__()
+            relu = [] if mistake == "no relu" else [nn.ReLU()]
+            self.dropout = dropout
+            drop = [] if mistake in ("functional dropout", "no dropout") else [nn.Dropout(dropout)]
+            self.trunk = nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), *relu, *drop,
+                                       nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), *relu)
+            norm = [] if mistake == "no code norm" else [nn.BatchNorm1d(bits)]
+            self.hash = nn.Sequential(nn.Linear(hidden, bits), *norm, quantisers.StraightThroughSign())
+            categories = len(models.task_values("category"))
+            source = bits if mistake == "heads on codes" else hidden
+            sizes = {task: len(models.task_values(task)) for task in models.variant_tasks(models.VARIANTS["catt3_net"])}
+            if mistake == "wrong sizes":
+                sizes["colour"] += 1
+            self.heads = nn.ModuleDict({task: nn.Linear(source + (0 if task == "category" else categories), size)
+                                        for task, size in sizes.items()})
+
+        def forward(self, x):
+            if mistake in ("functional dropout", "no dropout"):
+                first, second = self.trunk[:3], self.trunk[3:]
+                hidden = first(x)
+                if mistake == "functional dropout":
+                    hidden = F.dropout(hidden, self.dropout)  # training=True by default: on in eval mode too
+                features = second(hidden)
+            else:
+                features = self.trunk(x)
+            normalised = self.hash[:-1](features)
+            codes = normalised.sign() if mistake == "plain sign" else self.hash[-1](normalised)
+            relaxed = normalised.tanh() if mistake == "tanh relaxed" else normalised.clamp(-1, 1)
+            source = codes if mistake == "heads on codes" else features
+            category = self.heads["category"](source)
+            conditioned = torch.cat([source, category if mistake == "raw logits" else category.softmax(1)], 1)
+            logits = {task: category if task == "category" else head(conditioned) for task, head in self.heads.items()}
+            return {"codes": codes, "relaxed": relaxed, "features": features, "logits": logits}
+
+    return MyHashingHead
+
+
+def test_check_hashing_head_passes_the_solution(capsys):
+    assert exercises.check_hashing_head(_my_hashing_head())
+    assert capsys.readouterr().out.count("\n") == 1, "one line per check"
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("no relu", "lost its nonlinearity"),
+    ("functional dropout", "dropout is still on in eval mode"),
+    ("no dropout", "dropout is missing in train mode"),
+    ("no code norm", "the code layer has no BatchNorm1d(bits)"),
+    ("heads on codes", "the heads read the trunk's features"),
+    ("wrong sizes", "one output per value of models.task_values('colour')"),
+    ("plain sign", "the codes pass no gradient back"),
+    ("tanh relaxed", "not a tanh of it"),
+    ("raw logits", "not its raw logits"),
+])
+def test_check_hashing_head_names_each_mistake(mistake, hint):
+    outcome = exercises.check_hashing_head(_my_hashing_head(mistake))
+    assert not outcome and hint in outcome.message, outcome.message
+
+
+def test_check_hashing_head_says_not_implemented_for_the_stub_and_leaves_the_seed():
+    from torch import nn
+
+    class Stub(nn.Module):
+        def __init__(self, in_features, bits, hidden=512, dropout=0.2):
+            super().__init__()
+            raise NotImplementedError()
+
+    torch.manual_seed(1)
+    before = torch.rand(1)
+    torch.manual_seed(1)
+    assert exercises.check_hashing_head(Stub).status == exercises.NOT_IMPLEMENTED
+    assert exercises.check_hashing_head(_my_hashing_head()).status == exercises.CORRECT
+    assert torch.equal(torch.rand(1), before), "a check leaves torch's global generator as it found it"
+
+
+# --- notebook 05, exercise D: one DSH + multi-task training step ---------------------------------------------
+
+def _my_train_step(mistake: str = ""):
+    """Notebook 05's train_step, or it with one realistic mistake."""
+    from clothlib.hashing import losses
+
+    def train_step(model, batch, optimiser, margin, weights):
+        if mistake != "eval":
+            model.train()
+        out = model(torch.cat([batch["consumer"], batch["shop"]]))
+        codes = out["codes"].detach() if mistake == "detached" else out["codes"]
+        ids, categories = np.concatenate([batch["ids"]] * 2), np.concatenate([batch["categories"]] * 2)
+        pairs = losses.dsh_loss(codes, losses.pair_labels(ids, categories), margin, weights["alpha"],
+                                None if mistake == "same" else weights["same_category_margin"])
+        targets = {task: torch.cat([batch["targets"][task]] * 2) for task in out["logits"]}
+        tasks = losses.multitask_loss(out["logits"], targets, 1.0 if mistake == "mu" else weights["mu"])
+        loss = pairs["loss"] + (0 if mistake == "tasks" else tasks["loss"])
+        if mistake == "step first":
+            optimiser.zero_grad()
+            optimiser.step()
+            loss.backward()
+        else:
+            if mistake != "zero_grad":
+                optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        total = pairs["loss"] if mistake == "returns dsh" else loss
+        return {"loss": total.item(), "dsh": pairs["loss"].item()}
+
+    return train_step
+
+
+def test_check_train_step_passes_the_solution_and_the_library_s_step(capsys):
+    from clothlib.exercises import hashing
+
+    assert exercises.check_train_step(_my_train_step())
+    assert exercises.check_train_step(hashing.library_train_step)
+    assert capsys.readouterr().out.count("\n") == 2, "one line per check"
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("zero_grad", "call optimiser.zero_grad() before loss.backward()"),
+    ("step first", "optimiser.step() runs before loss.backward()"),
+    ("eval", "the model stays in eval mode"),
+    ("detached", "no gradient of the DSH term reaches the codes"),
+    ("tasks", "the task losses are missing"),
+    ("mu", "the tasks are weighted wrongly"),
+    ("same", "pass weights['same_category_margin'] to losses.dsh_loss"),
+    ("returns dsh", "return the step's total"),
+])
+def test_check_train_step_names_each_mistake(mistake, hint):
+    outcome = exercises.check_train_step(_my_train_step(mistake))
+    assert not outcome and hint in outcome.message, outcome.message
+
+
+def test_check_train_step_stub_and_results_that_are_no_losses():
+    def stub(model, batch, optimiser, margin, weights):
+        raise NotImplementedError()
+
+    def returns_tensor(model, batch, optimiser, margin, weights):
+        return _my_train_step()(model, batch, optimiser, margin, weights)["loss"]
+
+    assert exercises.check_train_step(stub).status == exercises.NOT_IMPLEMENTED
+    outcome = exercises.check_train_step(returns_tensor)
+    assert not outcome and "return a dict of the step's losses" in outcome.message
+
+
+def test_the_library_train_step_is_the_library_s_training_step():
+    """library_train_step (what the check compares with and the notebook runs) is hashing.training's step as
+    engine.fit runs it: the same weights after a few steps of an engine.fit-like loop."""
+    import copy
+
+    from clothlib.exercises import hashing as hashing_exercises
+    from clothlib.hashing import HashingConfig, SplitData, models, training
+
+    torch.manual_seed(0)
+    start = models.HashingNet("catt3_net", quantiser="sign_ste", **hashing_exercises.STEP_SIZES)
+    batches = hashing_exercises._step_batches(np.random.default_rng(0), 3, 10)
+    weights = {"alpha": 0.0, "mu": 0.05, "same_category_margin": 16.0}
+    mine = hashing_exercises._run_steps(hashing_exercises.library_train_step, start, batches, 32.0, weights)[1]
+    model = copy.deepcopy(start).eval()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=hashing_exercises.STEP_LR, weight_decay=1e-4)
+    config = HashingConfig(bits=16, margin=32.0, mu=0.05, same_category_push=0.5)
+    for number, batch in enumerate(batches):
+        torch.manual_seed(number)
+        data = SplitData([str(i) for i in range(10)], batch["consumer"][:, None], batch["shop"][:, None],
+                         batch["ids"], batch["categories"], batch["targets"])
+        model.train()
+        loss, _ = training._make_step(config, data)(model, (torch.arange(10),))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    assert all(torch.allclose(mine[key].float(), value.float()) for key, value in model.state_dict().items())
