@@ -759,3 +759,88 @@ def test_the_library_train_step_is_the_library_s_training_step():
         loss.backward()
         optimiser.step()
     assert all(torch.allclose(mine[key].float(), value.float()) for key, value in model.state_dict().items())
+
+
+# --- notebook 06's build exercise: AP and the evaluation loop (check_average_precision, check_retrieval_evaluation)
+
+def one_query_ap(order, relevant, mistake=""):
+    """The notebook's AP of one query, or one of the mistakes the check must name."""
+    if not relevant.any():
+        return float("nan")
+    hits = relevant[order]
+    ranks = np.arange(1, len(hits) + 1)
+    precision = np.cumsum(hits) / (np.maximum(ranks - 1, 1) if mistake == "zero_based" else ranks)
+    if mistake == "hits_only":
+        return float((precision * hits).sum() / hits.sum())
+    if mistake == "reciprocal":
+        return float(1 / (1 + np.argmax(hits)))
+    if mistake == "every_rank":
+        return float(precision.mean())
+    return float((precision * hits).sum() / relevant.sum())
+
+
+def evaluate_codes(query_codes, gallery_codes, query_ids, gallery_ids, ks, sort_kind="stable", precision=False,
+                   shift=0, pooled=False, percent=True):
+    """The notebook's evaluation loop (per query: distances, stable ranking, hits, top-k, AP), with knobs."""
+    from clothlib import retrieval
+
+    gallery_ids = np.asarray(gallery_ids)
+    found, precisions = {k: [] for k in ks}, []
+    for index, query in enumerate(query_ids):
+        distances = retrieval.hamming_distances(query_codes[index:index + 1], gallery_codes)[0]
+        order = np.argsort(distances, kind=sort_kind)
+        relevant = np.isin(gallery_ids, query_ids) if pooled else gallery_ids == query
+        if not relevant.any():
+            continue
+        hits = relevant[order]
+        for k in ks:
+            found[k].append(hits[:k + shift].mean() if precision else hits[:k + shift].any())
+        precisions.append(one_query_ap(order, relevant))
+    scale = 100 if percent else 1
+    scores = {f"top{k}": round(scale * float(np.mean(found[k])), 3) if precisions else None for k in ks}
+    return {**scores, "mAP": round(scale * float(np.mean(precisions)), 3) if precisions else None,
+            "queries": len(precisions), "queries_without_relevant": len(query_ids) - len(precisions)}
+
+
+AP_WRONG = [("hits_only", "divide by all of the query's relevant items"), ("reciprocal", "the reciprocal rank"),
+            ("zero_based", "ranks start at 1, not 0"), ("every_rank", "not at every rank")]
+EVALUATION_WRONG = [({"sort_kind": "quicksort"}, "argsort's default sort is not stable"),
+                    ({"precision": True}, "precision@k"), ({"shift": 1}, "rank off by one"),
+                    ({"shift": -1}, "order[:k - 1] misses rank k"), ({"pooled": True}, "relevance is per query"),
+                    ({"percent": False}, "report percentages")]
+
+
+def test_the_ap_and_evaluation_solutions_pass(capsys):
+    assert exercises.check_average_precision(one_query_ap)
+    assert exercises.check_retrieval_evaluation(evaluate_codes)
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("mistake, hint", AP_WRONG, ids=[m for m, _ in AP_WRONG])
+def test_a_wrong_average_precision_fails_with_its_hint(mistake, hint):
+    outcome = exercises.check_average_precision(lambda order, relevant: one_query_ap(order, relevant, mistake))
+    assert outcome.status == exercises.WRONG and hint in outcome.message, outcome.message
+
+
+def test_average_precision_without_a_relevant_item_is_nan_not_zero():
+    outcome = exercises.check_average_precision(lambda order, relevant: one_query_ap(order, relevant)
+                                                if relevant.any() else 0.0)
+    assert "return NaN" in outcome.message
+
+
+@pytest.mark.parametrize("mistake, hint", EVALUATION_WRONG, ids=[next(iter(m)) + str(i)
+                                                                for i, (m, _) in enumerate(EVALUATION_WRONG)])
+def test_a_wrong_evaluation_loop_fails_with_its_hint(mistake, hint):
+    outcome = exercises.check_retrieval_evaluation(lambda *args: evaluate_codes(*args, **mistake))
+    assert outcome.status == exercises.WRONG and hint in outcome.message, outcome.message
+
+
+@pytest.mark.parametrize("check", [exercises.check_average_precision, exercises.check_retrieval_evaluation])
+def test_the_retrieval_build_checks_stub_and_absurd_results_never_raise(check):
+    def stub(*args):
+        raise NotImplementedError()
+
+    assert check(stub).status == exercises.NOT_IMPLEMENTED
+    for student in (lambda *args: None, lambda *args: "x", lambda *args: {}):
+        outcome = check(student)
+        assert outcome.status == exercises.WRONG and outcome.message

@@ -31,6 +31,8 @@ functions the rest of the course uses, so a solution that passes could stand in 
 | 06 | retrieval | :func:`check_hamming_distances` | ``hamming(query_packed, gallery_packed)``: XOR + popcount |
 | 06 | retrieval | :func:`check_top_k` | ``top_k(distances, k)``: the k nearest, ties in gallery order |
 | 06 | retrieval | :func:`check_topk_accuracy` | ``topk_accuracy(ranking, relevant, k)``: the paper's measure |
+| 06 | retrieval | :func:`check_average_precision` | ``average_precision(order, relevant)``: one query's AP |
+| 06 | retrieval | :func:`check_retrieval_evaluation` | ``evaluate(query_codes, ..., ks)``: the whole loop |
 
 Checks draw their inputs from their own seeded generators and leave NumPy's and PyTorch's global
 random state as they found it, so calling one does not change what later cells compute.
@@ -53,9 +55,16 @@ from .parsing import (
     check_train_epoch,
 )
 from .relabeling import check_relabel
-from .retrieval import check_hamming_distances, check_top_k, check_topk_accuracy
+from .retrieval import (
+    check_average_precision,
+    check_hamming_distances,
+    check_retrieval_evaluation,
+    check_top_k,
+    check_topk_accuracy,
+)
 
-__all__ = ["CORRECT", "NOT_IMPLEMENTED", "WRONG", "Case", "Outcome", "Raises", "check_bilinear_kernel", "check_decoder",
+__all__ = ["CORRECT", "NOT_IMPLEMENTED", "WRONG", "Case", "Outcome", "Raises", "check_average_precision",
+           "check_retrieval_evaluation", "check_bilinear_kernel", "check_decoder",
            "check_consumer_crop", "check_dsh_loss", "check_dsh_pair_terms", "check_garment_box",
            "check_hamming_distances", "check_hashing_head",
            "check_lovasz_gradient", "check_mean_field", "check_mean_field_step",

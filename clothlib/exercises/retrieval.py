@@ -210,3 +210,184 @@ def _judge_topk_accuracy(case: Case, result) -> str | None:
     hint = first_match(np.array(got), expected, _accuracy_mistakes(*case.args, expected))
     return hint or (f"got {got:.4f}, expected {expected:.4f}: the share of the queries with a relevant item whose "
                     "first k ranks hold one")
+
+
+# ---- notebook 06's build exercise: mAP and the whole evaluation loop --------------------------------
+
+def _ap_mistakes(order: np.ndarray, relevant: np.ndarray) -> list[tuple[str, float]]:
+    """(hint, what that mistake returns) for each mistake in one query's average precision."""
+    hits = relevant[order].astype(float)
+    ranks = np.arange(1, len(hits) + 1)
+    precision = np.cumsum(hits) / ranks
+    found, total = hits.sum(), relevant.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [
+            ("return a share between 0 and 1, not a percentage", 100 * (precision * hits).sum() / total),
+            ("AP is the mean of the precision at the rank of EVERY relevant item; 1 / rank of the first one is the "
+             "reciprocal rank, AP only when a query has one relevant item", 1 / (1 + np.argmax(hits)) if found else 0),
+            ("divide by all of the query's relevant items, not only those the ranking found: a relevant item "
+             "missing from a truncated ranking counts as never found (precision 0)", (precision * hits).sum() / found),
+            ("the precision at rank r (1-based) counts the relevant items at ranks 1..r, the item itself included, "
+             "over r: ranks start at 1, not 0", (np.cumsum(hits) / np.maximum(ranks - 1, 1) * hits).sum() / total),
+            ("the precision at rank r (1-based) counts the relevant items at ranks 1..r, the item itself included, "
+             "over r: ranks start at 1, not 0", ((np.cumsum(hits) - hits) / ranks * hits).sum() / total),
+            ("average the precision only at the ranks of the relevant items (weighted by hits), not at every rank",
+             precision.mean()),
+            ("relevant[g] is indexed by gallery item: look up relevant[order] (what is at each rank), not relevant[r]",
+             (np.cumsum(relevant[:len(order)]) / ranks * relevant[:len(order)]).sum() / total),
+        ]
+
+
+def check_average_precision(average_precision: Callable) -> Outcome:
+    """Notebook 06's build exercise, part 1. ``average_precision(order, relevant)`` is one query's AP:
+    ``order`` the gallery indices nearest first (possibly only the first R of them), ``relevant`` the (G,)
+    booleans of the gallery items that answer the query. The mean, over ALL of the query's relevant
+    items, of the precision at each one's rank (1-based), an item missing from ``order`` counting 0;
+    NaN when nothing is relevant. With one relevant item it is 1 / its rank. The reference is
+    ``retrieval.average_precision(order[None], relevant[None])[0]``."""
+    from ..retrieval import average_precision as reference
+
+    rng = np.random.default_rng(61)
+
+    def case(name: str, order: np.ndarray, relevant: np.ndarray) -> Case:
+        return Case(name, (order, relevant), float(reference(order[None], relevant[None])[0]))
+
+    def relevant_at(gallery: int, items) -> np.ndarray:
+        row = np.zeros(gallery, dtype=bool)
+        row[list(items)] = True
+        return row
+
+    order = rng.permutation(30)
+    cases = [case("one relevant item, at rank 4 (AP = 1/4)", order, relevant_at(30, [order[3]])),
+             case("three relevant items at ranks 2, 5 and 9 of 30", order, relevant_at(30, order[[1, 4, 8]])),
+             case("the first item relevant, and one more at rank 20", order, relevant_at(30, order[[0, 19]])),
+             case("a ranking truncated to its first 10 of 30 items, 2 of the 4 relevant items beyond it", order[:10],
+                  relevant_at(30, order[[2, 6, 15, 25]])),
+             case("a random gallery of 200 items, 12 relevant", rng.permutation(200), rng.permutation(200) < 12),
+             case("no relevant item (AP undefined: NaN)", order, np.zeros(30, dtype=bool))]
+
+    def judge(case: Case, result) -> str | None:
+        try:
+            got = float(result)
+        except (TypeError, ValueError):
+            return f"return one number, the query's AP (got {type(result).__name__})"
+        if np.isnan(case.expected):
+            return None if np.isnan(got) else f"no item is relevant: AP is undefined, return NaN (not {got})"
+        if np.isclose(got, case.expected, rtol=1e-6, atol=1e-9):
+            return None
+        hint = first_match(np.array(got), case.expected, _ap_mistakes(*case.args))
+        return hint or (f"got {got:.5f}, expected {case.expected:.5f}: the mean over the relevant items of "
+                        "(relevant items at ranks 1..r) / r, r the item's rank")
+
+    return run_cases("check_average_precision", average_precision, cases, judge)
+
+
+def _evaluate(query_codes, gallery_codes, query_ids, gallery_ids, ks, sort_kind: str = "stable",
+              precision: bool = False, shift: int = 0, pooled: bool = False, misses: bool = False,
+              reciprocal: bool = False, percent: bool = True) -> dict:
+    """The evaluation loop with one knob per mistake (the defaults give ``retrieval.score_codes``'s dict)."""
+    from ..retrieval import average_precision, hamming_distances
+
+    gallery_ids = np.asarray(gallery_ids)
+    pool = np.isin(gallery_ids, np.asarray(query_ids))
+    found, precisions = {k: [] for k in ks}, []
+    for index, query in enumerate(query_ids):
+        order = np.argsort(hamming_distances(query_codes[index:index + 1], gallery_codes)[0], kind=sort_kind)
+        relevant = pool if pooled else gallery_ids == query
+        if not relevant.any() and not misses:
+            continue
+        hits = relevant[order]
+        for k in ks:
+            found[k].append(hits[:max(k + shift, 0)].mean() if precision else hits[:max(k + shift, 0)].any())
+        first = 1 / (1 + np.argmax(hits)) if hits.any() else 0.0
+        precisions.append(first if reciprocal else np.nan_to_num(average_precision(order[None], relevant[None])[0]))
+    scale = 100 if percent else 1
+    scores = {f"top{k}": round(scale * float(np.mean(found[k])), 3) if precisions else None for k in ks}
+    answerable = int(np.isin(np.asarray(query_ids), gallery_ids).sum())
+    return {**scores, "mAP": round(scale * float(np.mean(precisions)), 3) if precisions else None,
+            "queries": answerable, "queries_without_relevant": len(query_ids) - answerable}
+
+
+_EVALUATION_MISTAKES = {
+    "ties must stay in gallery order: np.argsort(distances, kind='stable'); argsort's default sort is not stable, so "
+    "it reorders equal distances": {"sort_kind": "quicksort"},
+    "top-k accuracy asks whether ANY of the first k items is relevant (np.any); the share of relevant items among "
+    "them is precision@k, another measure": {"precision": True},
+    "rank off by one: the first k ranks are order[:k] (0-based ranks 0..k-1)": {"shift": 1},
+    "rank off by one: the first k ranks are order[:k] (0-based ranks 0..k-1), order[:k - 1] misses rank k":
+        {"shift": -1},
+    "relevance is per query: gallery item g answers query q when gallery_ids[g] == query_ids[q], not when it "
+    "matches any query": {"pooled": True},
+    "a query with no relevant gallery item can never be answered: leave it out of every mean (count it in "
+    "queries_without_relevant), do not score it as a miss": {"misses": True},
+    "mAP is the mean of each query's AP over all its relevant items; 1 / rank of the first is the reciprocal rank, "
+    "equal only with one relevant item per query": {"reciprocal": True},
+    "report percentages rounded to 3 decimals, like retrieval.retrieval_scores (100 x the share)": {"percent": False},
+}
+
+
+def check_retrieval_evaluation(evaluate: Callable) -> Outcome:
+    """Notebook 06's build exercise, part 2. ``evaluate(query_codes, gallery_codes, query_ids, gallery_ids,
+    ks)`` scores packed query codes against a packed gallery: for each query its Hamming distances to the
+    gallery, the ranking (ties in gallery order), the ranks of its relevant items (gallery items with its
+    id), top-k accuracy for every k in ``ks`` and AP. It returns ``retrieval.score_codes``'s dict:
+    ``top{k}`` and ``mAP`` in percent rounded to 3 decimals over the answerable queries (None when there
+    are none), ``queries`` (answerable) and ``queries_without_relevant``."""
+    from ..retrieval import pack_codes, score_codes
+
+    rng = np.random.default_rng(62)
+
+    def codes(count: int, bits: int) -> np.ndarray:
+        return rng.random((count, bits)) < 0.5
+
+    def case(name: str, query_bits: np.ndarray, gallery_bits: np.ndarray, query_ids, gallery_ids, ks) -> Case:
+        args = (pack_codes(query_bits), pack_codes(gallery_bits), list(query_ids), list(gallery_ids), tuple(ks))
+        return Case(name, args, score_codes(*args))
+
+    gallery = codes(300, 8)
+    near = codes(1, 64).repeat(40, axis=0)
+    near[np.arange(40), rng.integers(0, 64, 40)] ^= True  # one or two bits from one code: distances 0..4
+    near[np.arange(0, 40, 2), rng.integers(0, 64, 20)] ^= True
+    groups = rng.integers(0, 25, 300)
+    picked = rng.choice(300, 12, replace=False)
+    cases = [case("12 queries, a 300-item gallery of 8-bit codes (9 distances: many ties), one relevant item each",
+                  gallery[picked] ^ (rng.random((12, 8)) < 0.1), gallery, picked, range(300), (1, 5, 10, 20)),
+             case("several relevant items per query (groups of about 12), two queries with none", codes(10, 8),
+                  gallery, [*groups[:8], 99, 98], groups, (1, 3, 10)),
+             case("close distances: 40 gallery codes one or two bits from the queries' own 64-bit code", near[:6],
+                  near, range(6), range(40), (1, 2, 5)),
+             case("no query has a relevant gallery item (every score None)", codes(3, 8), gallery[:20], [-1, -2, -3],
+                  range(20), (1, 5))]
+    return run_cases("check_retrieval_evaluation", evaluate, cases, _judge_evaluation)
+
+
+def _same_scores(got: dict, expected: dict) -> bool:
+    """Equal up to one unit of the third decimal (a mean summed in another order may round the other way)."""
+    if set(got) != set(expected):
+        return False
+    for key, value in expected.items():
+        mine = got[key]
+        if value is None or mine is None:
+            if (value is None) != (mine is None or (isinstance(mine, float) and np.isnan(mine))):
+                return False
+        elif not np.isclose(float(mine), value, rtol=0, atol=1.01e-3):
+            return False
+    return True
+
+
+def _judge_evaluation(case: Case, result) -> str | None:
+    if not isinstance(result, dict):
+        return f"return a dict like retrieval.score_codes's (top1, ..., mAP, queries, ...), got {type(result).__name__}"
+    expected = case.expected
+    if set(result) != set(expected):
+        return (f"the dict's keys are {sorted(result)}, expected {sorted(expected)} (one top{{k}} per k, mAP, "
+                "queries, queries_without_relevant)")
+    if _same_scores(result, expected):
+        return None
+    for hint, mistake in _EVALUATION_MISTAKES.items():
+        variant = _evaluate(*case.args, **mistake)
+        if not _same_scores(variant, expected) and _same_scores(result, variant):
+            return hint
+    key = next(key for key in expected if not _same_scores({key: result[key]}, {key: expected[key]}))
+    return (f"{key} = {result[key]}, expected {expected[key]}: rank each query's gallery by (Hamming distance, "
+            "gallery index), then score only the queries with a relevant item")
