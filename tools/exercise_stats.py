@@ -8,8 +8,9 @@ Per notebook: its implement-then-check exercises (code cells with nbgrader ``"so
 ``### BEGIN SOLUTION`` region), the ``exercises.check_*`` functions its cells call, the solution lines
 (non-blank lines between the markers, as ``make_student.solution_lines`` counts them for the points)
 and how long each check takes on the full edition's solution. To time a check the tool runs the
-notebook's import statements, then the solution cell, then the check on the function the check cell
-passes it: nothing else of the notebook runs, so timing takes seconds. A shipped solution that its
+top-level imports, functions and classes of the cells before the check cell (the solutions among them),
+then the check on what the check cell passes it: none of the notebook's computations run, so timing
+takes seconds. A shipped solution that its
 check rejects is an error. ``--check`` compares counts and check names only (times depend on the
 machine), so a test can keep the table current without timing anything.
 """
@@ -61,25 +62,26 @@ def _is_exercise(cell) -> bool:
         and "BEGIN SOLUTION" in _source(cell)
 
 
-def _imports(cells) -> str:
-    """The top-level import statements of ``cells``: what a solution cell may rely on."""
-    lines = []
+def _definitions(cells) -> str:
+    """The top-level imports, functions and classes of ``cells``: what a solution relies on (a helper an
+    exercise defines, a class around it), without the notebook's computations."""
+    kinds = ast.Import | ast.ImportFrom | ast.FunctionDef | ast.ClassDef
+    nodes = []
     for cell in cells:
         try:
             tree = ast.parse(_source(cell))
-        except SyntaxError:  # a cell with IPython magics holds no import a solution needs
+        except SyntaxError:  # a cell with IPython magics: the tool skips it
             continue
-        lines += [ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
-    return "\n".join(lines)
+        nodes += [ast.unparse(node) for node in tree.body if isinstance(node, kinds)]
+    return "\n\n".join(nodes)
 
 
 def _time_check(path: Path, cells, index: int, check: str, function: str) -> float:
-    """Seconds ``exercises.<check>`` takes on the solution that cell ``index`` defines as ``function``."""
+    """Seconds ``exercises.<check>`` takes on ``function`` as the cells before cell ``index`` define it."""
     from clothlib import exercises
 
     namespace: dict = {}
-    exec(compile(_imports(cells[:index]), f"{path.name} imports", "exec"), namespace)  # our own notebooks
-    exec(compile(_source(cells[index]), f"{path.name} cell {index}", "exec"), namespace)
+    exec(compile(_definitions(cells[:index]), f"{path.name} before cell {index}", "exec"), namespace)  # our notebooks
     runs = []
     for _ in range(3):  # the best of three: the first run also pays for the library's lazy imports
         with contextlib.redirect_stdout(io.StringIO()):
@@ -101,15 +103,15 @@ def notebook_stats(path: Path, timed: bool = False) -> NotebookStats:
         for check, argument in CHECK_CALL.findall(_source(cell)):
             if check not in checks:
                 checks.append(check)
-            solution = next((i for i in reversed(exercises) if i < index), None)
-            if timed and solution is not None and re.search(rf"def {argument}\(", _source(code[solution])):
-                times[check] = _time_check(path, code, solution, check, argument)
+            defined = any(re.search(rf"^(def|class) {argument}\b", _source(cell), re.M) for cell in code[:index])
+            if timed and argument and defined and any(i < index for i in exercises):
+                times[check] = _time_check(path, code, index, check, argument)
     lines = sum(make_student.solution_lines(code[index]) for index in exercises)
     return NotebookStats(path.stem, len(exercises), tuple(checks), lines, times)
 
 
 def _ms(seconds: float) -> str:
-    return f"{1000 * seconds:.1f} ms"
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{1000 * seconds:.1f} ms"
 
 
 def _row(stats: NotebookStats) -> str:
