@@ -413,10 +413,7 @@ def _judge_head(case: Case, result) -> str | None:
                          parts={sign: without_codes})
 
 
-def _head_value_hint(case: Case, output: dict) -> str | None:
-    import torch
-
-    expected, net, (x,) = case.expected, case.data["net"], case.args
+def _head_shape_hint(output: dict, expected: dict) -> str | None:
     for key in ("features", "relaxed", "codes"):
         hint = shape_hint(as_array(output[key]), as_array(expected[key]), f"{key}: one row per input")
         if hint:
@@ -425,6 +422,16 @@ def _head_value_hint(case: Case, output: dict) -> str | None:
         hint = shape_hint(as_array(output["logits"][task]), as_array(scores), f"the {task} logits")
         if hint:
             return hint
+    return None
+
+
+def _head_value_hint(case: Case, output: dict) -> str | None:
+    import torch
+
+    expected, net, (x,) = case.expected, case.data["net"], case.args
+    hint = _head_shape_hint(output, expected)
+    if hint:
+        return hint
 
     def variant(**mistake):
         torch.manual_seed(_HEAD_SEED)
