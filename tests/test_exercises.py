@@ -666,6 +666,70 @@ def test_check_hashing_head_says_not_implemented_for_the_stub_and_leaves_the_see
     assert torch.equal(torch.rand(1), before), "a check leaves torch's global generator as it found it"
 
 
+def _train_one_epoch(mistake: str = ""):
+    """The notebook's train_one_epoch (right with ``mistake=""``), or one with a plausible mistake."""
+
+    def train_one_epoch(model, batches, optimiser, base_lr, step0, total_steps):
+        if mistake != "eval mode":
+            model.train()
+        losses = []
+        for index, (images, masks) in enumerate(batches):
+            step = step0 + index + (mistake == "poly one step ahead")
+            if mistake != "fixed lr":
+                for group in optimiser.param_groups:
+                    group["lr"] = base_lr * (1 - step / total_steps) ** 0.9
+            scores = model(images)
+            if mistake == "summed loss":
+                loss = F.cross_entropy(scores, masks, ignore_index=255, reduction="sum")
+            elif mistake == "no ignore index":
+                loss = F.cross_entropy(scores, masks)
+            else:
+                loss = F.cross_entropy(scores, masks, ignore_index=255)
+            if mistake == "step before backward":
+                optimiser.zero_grad()
+                optimiser.step()
+                loss.backward()
+            else:
+                if mistake != "no zero_grad":
+                    optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            losses.append(loss.item())
+        return losses
+
+    return train_one_epoch
+
+
+def test_check_train_epoch_passes_the_solution_and_the_library_s_loop_and_keeps_the_random_state():
+    from clothlib.exercises import parsing
+
+    before = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+    assert exercises.check_train_epoch(_train_one_epoch())
+    assert exercises.check_train_epoch(parsing.library_train_one_epoch)
+    assert torch.equal(torch.random.get_rng_state(), before[0]) and np.array_equal(np.random.get_state()[1], before[1])
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("no zero_grad", "call optimiser.zero_grad() every batch"),
+    ("fixed lr", "the learning rate never changes"),
+    ("poly one step ahead", "the poly schedule is one step ahead"),
+    ("step before backward", "found no gradient: call loss.backward() before optimiser.step()"),
+    ("summed loss", "the loss is summed over the pixels"),
+    ("eval mode", "call model.train() first"),
+    ("no ignore index", "pass ignore_index=255"),
+])
+def test_check_train_epoch_names_each_mistake(mistake, hint):
+    outcome = exercises.check_train_epoch(_train_one_epoch(mistake))
+    assert not outcome and hint in outcome.message, outcome.message
+
+
+def test_check_train_epoch_says_not_implemented_for_the_stub():
+    def train_one_epoch(model, batches, optimiser, base_lr, step0, total_steps):
+        raise NotImplementedError()
+
+    assert exercises.check_train_epoch(train_one_epoch).status == exercises.NOT_IMPLEMENTED
+
+
 # --- notebook 05, exercise D: one DSH + multi-task training step ---------------------------------------------
 
 def _my_train_step(mistake: str = ""):

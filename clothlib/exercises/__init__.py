@@ -68,4 +68,5 @@ __all__ = ["CORRECT", "NOT_IMPLEMENTED", "WRONG", "Case", "Outcome", "Raises", "
            "check_consumer_crop", "check_dsh_loss", "check_dsh_pair_terms", "check_garment_box",
            "check_hamming_distances", "check_hashing_head",
            "check_lovasz_gradient", "check_mean_field", "check_mean_field_step",
-           "check_relabel", "check_skip_fusion", "check_top_k", "check_topk_accuracy", "check_train_step"]
+           "check_relabel", "check_skip_fusion", "check_top_k", "check_topk_accuracy", "check_train_epoch",
+           "check_train_step"]

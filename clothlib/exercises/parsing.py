@@ -446,3 +446,256 @@ def _explain_decoder(case: Case, error: Exception) -> str | None:
         return ("a score layer met a tap of another width: scores[k] scores taps[k] (shallow to deep, "
                 f"tap_channels[k] input channels) ({type(error).__name__}: {one_line(message)[:160]})")
     return None
+
+
+def library_train_one_epoch(model, batches, optimiser, base_lr: float, step0: int, total_steps: int) -> list[float]:
+    """The library's training loop behind the interface of notebook 02's ``train_one_epoch``: one epoch of
+    :func:`clothlib.engine.fit` with the parsing step (the pixel cross-entropy) and the poly schedule
+    (:func:`clothlib.engine.poly_schedule`) advanced to ``step0`` of ``total_steps``; returns each batch's
+    loss. The check's reference and the notebook's fallback; it leaves the global random state alone and
+    keeps fit's per-epoch state file in a temporary folder."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from .. import engine
+    from ..parsing.training import _pixel_step
+
+    for group in optimiser.param_groups:
+        group["lr"] = group["initial_lr"] = base_lr
+    scheduler = engine.poly_schedule(optimiser, total_steps)
+    with warnings.catch_warnings():  # stepping the schedule to step0 before this run's first optimiser step
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(step0):
+            scheduler.step()
+    pixel_step, losses = _pixel_step("cross_entropy"), []
+
+    def step(model, batch):
+        loss, numbers = pixel_step(model, batch)
+        losses.append(loss.item())
+        return loss, numbers
+
+    with tempfile.TemporaryDirectory() as folder, _quiet_and_seed_kept():
+        engine.fit(model, optimiser, list(batches), step, epochs=1, state_path=Path(folder) / "state.pt",
+                   scheduler=scheduler, desc="epoch")
+    return losses
+
+
+class _quiet_and_seed_kept:  # noqa: N801 - a context manager, named for the with-statement it reads in
+    """Silence fit's epoch line and bar, and restore Python's, NumPy's and PyTorch's random state after it
+    (fit seeds every epoch)."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+        import os
+        import random
+
+        import torch
+
+        self.states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+        self.stack = contextlib.ExitStack()
+        self.stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        self.previous = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"
+        return self
+
+    def __exit__(self, *exc):
+        import os
+        import random
+
+        import torch
+
+        self.stack.close()
+        if self.previous is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = self.previous
+        random.setstate(self.states[0])
+        np.random.set_state(self.states[1])
+        torch.random.set_rng_state(self.states[2])
+        return False
+
+
+def _tiny_run(seed: int):
+    """A tiny parsing network (conv, BatchNorm, conv: 4 classes) left in eval mode, as after an evaluation,
+    and its SGD optimiser (the library's momentum and weight decay), fresh from ``seed``."""
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 4, 1))
+    model.eval()
+    return model, torch.optim.SGD(model.parameters(), lr=_BASE_LR, momentum=0.9, weight_decay=1e-4)
+
+
+def _tiny_batches(rng: np.random.Generator, count: int) -> list:
+    """``count`` batches of 2 images (3 x 6 x 5) and masks of 4 classes, a sixth of their pixels ignored."""
+    import torch
+
+    from ..data.classes import IGNORE_INDEX
+
+    batches = []
+    for _ in range(count):
+        masks = rng.integers(0, 4, (2, 6, 5))
+        masks[rng.random(masks.shape) < 1 / 6] = IGNORE_INDEX
+        images = (rng.normal(size=(2, 3, 6, 5)) + masks[:, None].clip(0, 3)).astype(np.float32)
+        batches.append((torch.from_numpy(images), torch.from_numpy(masks)))
+    return batches
+
+
+class _Recorder:
+    """Watches a student's epoch: each forward's train/eval mode, and at each optimiser step the learning
+    rate, the gradients the step is about to apply, and the loss and gradients of that step's batch alone
+    (computed on a copy of the model in train mode with the library's loss)."""
+
+    def __init__(self, model, optimiser, batches: list):
+        self.model, self.batches, self.modes, self.steps, self.busy = model, batches, [], [], False
+        self.handles = [model.register_forward_pre_hook(self._forward),
+                        optimiser.register_step_pre_hook(self._step)]
+
+    def _forward(self, module, inputs):
+        if not self.busy:
+            self.modes.append(module.training)
+
+    def _step(self, optimiser, args, kwargs):
+        import torch
+
+        from ..data.classes import IGNORE_INDEX
+        from ..parsing.losses import cross_entropy
+
+        params = list(self.model.parameters())
+        record = {"lr": optimiser.param_groups[0]["lr"],
+                  "grads": [None if p.grad is None else p.grad.detach().clone() for p in params]}
+        if len(self.steps) < len(self.batches):
+            images, masks = self.batches[len(self.steps)]
+            self.busy = True
+            twin = copy.deepcopy(self.model).train()
+            scores = twin(images)
+            self.busy = False
+            loss = cross_entropy(scores, masks, IGNORE_INDEX)
+            record["fresh"] = torch.autograd.grad(loss, list(twin.parameters()))
+            per_pixel = torch.nn.functional.cross_entropy(scores, masks, ignore_index=IGNORE_INDEX, reduction="none")
+            valid = (masks != IGNORE_INDEX).float()
+            record["losses"] = {"library": loss.item(), "sum": per_pixel.sum().item(),
+                                "per image": (per_pixel.sum((1, 2)) / valid.sum((1, 2))).mean().item()}
+        self.steps.append(record)
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+_BASE_LR = 0.2
+_EPOCH_RUNS = [("an epoch of 4 batches from step 0 of 8, the model handed over in eval mode", 0, 8),
+               ("the second epoch: 4 batches from step 4 of 8 (the poly schedule goes on where it was)", 4, 8)]
+
+
+def check_train_epoch(train_one_epoch: Callable) -> Outcome:
+    """Notebook 02. ``train_one_epoch(model, batches, optimiser, base_lr, step0, total_steps)`` trains
+    ``model`` for one pass over ``batches`` ((images, masks) pairs) and returns each batch's loss: train
+    mode; for batch ``i`` the poly rate ``base_lr * (1 - (step0 + i) / total_steps) ** 0.9`` (FCN/DeepLab,
+    :func:`clothlib.engine.poly_schedule`); the pixel cross-entropy averaged over the labelled pixels
+    (``ignore_index=255``); zero_grad, backward, step. The check runs it and the library's loop
+    (:func:`library_train_one_epoch`, i.e. ``engine.fit``) from the same seed on a tiny network and
+    compares the loss trajectory and the final weights; a recorder names the step that went wrong."""
+    rng = np.random.default_rng(24)
+    base_lr, cases = _BASE_LR, []
+    for name, step0, total in _EPOCH_RUNS:
+        batches = _tiny_batches(rng, 4)
+        model, optimiser = _tiny_run(seed=step0)
+        losses = library_train_one_epoch(model, batches, optimiser, base_lr, step0, total)
+        expected = {"losses": np.array(losses), "state": {k: v.numpy() for k, v in model.state_dict().items()}}
+        cases.append(Case(name, (base_lr, step0, total), expected, data={"batches": batches},
+                          call=functools.partial(_run_epoch, batches, step0, base_lr, step0, total)))
+    return run_cases("check_train_epoch", train_one_epoch, cases, _judge_epoch, _explain_epoch)
+
+
+def _run_epoch(batches, seed, base_lr, step0, total, student):
+    model, optimiser = _tiny_run(seed)
+    recorder = _Recorder(model, optimiser, batches)
+    try:
+        losses = student(model, list(batches), optimiser, base_lr, step0, total)
+    finally:
+        recorder.close()
+    return {"losses": losses, "state": {k: v.detach().numpy() for k, v in model.state_dict().items()},
+            "recorder": recorder}
+
+
+def _judge_epoch(case: Case, result) -> str | None:
+    losses, expected, batches = result["losses"], case.expected, case.data["batches"]
+    if not isinstance(losses, (list, tuple)) or len(losses) != len(batches):
+        return (f"return a list of {len(batches)} losses, one per batch (loss.item() after each step), "
+                f"not {type(losses).__name__}" + (f" of {len(losses)}" if hasattr(losses, "__len__") else ""))
+    got = np.array([float(loss) for loss in losses])
+    if close(got, expected["losses"], atol=1e-4) and all(
+            close(result["state"][key], value, atol=1e-4) for key, value in expected["state"].items()):
+        return None
+    recorder = result["recorder"]
+    if not all(recorder.modes):
+        return ("the model ran in eval mode: call model.train() first (BatchNorm normalises with the batch's own "
+                "statistics while training; the model may arrive in eval mode after an evaluation)")
+    if len(recorder.steps) != len(batches):
+        return f"call optimiser.step() once per batch: it ran {len(recorder.steps)} times for {len(batches)} batches"
+    return _lr_hint(case, recorder) or _step_hint(got, recorder) or (
+        "the final weights differ from the library's loop: forward, F.cross_entropy(scores, masks, "
+        "ignore_index=255), optimiser.zero_grad(), loss.backward(), optimiser.step()")
+
+
+def _lr_hint(case: Case, recorder) -> str | None:
+    base_lr, step0, total = case.args
+    count = len(case.data["batches"])
+
+    def rates(first: int, power: float = 0.9) -> list[float]:
+        return [base_lr * max(0.0, 1 - step / total) ** power for step in range(first, first + count)]
+
+    poly, lrs = rates(step0), np.array([record["lr"] for record in recorder.steps])
+    if close(lrs, poly, atol=1e-9):
+        return None
+    return first_match(lrs, poly, [
+        ("the learning rate never changes: set group['lr'] of every optimiser.param_groups before each step",
+         [base_lr] * count),
+        ("the poly schedule is one step ahead: batch i of this epoch is step step0 + i (the very first batch uses "
+         "base_lr itself)", rates(step0 + 1)),
+        ("the poly schedule restarts every epoch: batch i is global step step0 + i, not i", rates(0)),
+        ("the poly rate is base_lr * (1 - step / total_steps) ** 0.9: the power 0.9 is missing", rates(step0, 1.0)),
+    ], same=lambda a, b: close(a, b, atol=1e-9)) or (
+        f"the learning rates were {np.round(lrs, 5).tolist()}, expected {np.round(poly, 5).tolist()}: "
+        "base_lr * (1 - (step0 + i) / total_steps) ** 0.9 for batch i")
+
+
+def _step_hint(got: np.ndarray, recorder) -> str | None:
+    """The first step whose gradient or loss is not what the library's step computes, and why."""
+    previous = None
+    for index, record in enumerate(recorder.steps):
+        grads = [None if g is None else as_array(g) for g in record["grads"]]
+        if all(g is None or not np.any(g) for g in grads):
+            return (f"at batch {index} optimiser.step() found no gradient: call loss.backward() before "
+                    "optimiser.step() (and optimiser.zero_grad() before backward, not between it and the step)")
+        hint = first_match(got[index:index + 1], [record["losses"]["library"]], [
+            ("the loss is summed over the pixels: average it over the labelled pixels (F.cross_entropy's default "
+             "reduction='mean', with ignore_index=255)", [record["losses"]["sum"]]),
+            ("the loss is averaged per image, then over the batch: the library averages over all the labelled "
+             "pixels of the batch at once (F.cross_entropy(scores, masks, ignore_index=255))",
+             [record["losses"]["per image"]])], same=lambda a, b: close(a, b, atol=1e-5))
+        if hint:
+            return f"at batch {index}: {hint}"
+        fresh = [as_array(g) for g in record["fresh"]]
+        zeros = [np.zeros_like(f) if g is None else g for g, f in zip(grads, fresh, strict=True)]
+        if not all(close(g, f, atol=1e-5) for g, f in zip(zeros, fresh, strict=True)):
+            if previous is not None and all(close(g, p + f, atol=1e-5) for g, p, f in zip(zeros, previous, fresh,
+                                                                                            strict=True)):
+                return (f"at batch {index} the step applied this batch's gradient plus the last one's: call "
+                        "optimiser.zero_grad() every batch (backward() adds to .grad)")
+            return (f"at batch {index} the step did not apply that batch's own gradient: for each batch, "
+                    "zero_grad(), then loss.backward(), then optimiser.step()")
+        previous = zeros
+    return None
+
+
+def _explain_epoch(case: Case, error: Exception) -> str | None:
+    if "out of bounds" in str(error):
+        return ("pixels labelled 255 (IGNORE_INDEX: padding and unlabelled pixels) are not a class: pass "
+                f"ignore_index=255 to F.cross_entropy ({type(error).__name__}: {one_line(error)[:120]})")
+    return None
