@@ -34,7 +34,7 @@ from clothlib.data.dataset import CCPParsing, train_transform
 from clothlib.hashing import load_checkpoint as load_hashing
 from clothlib.hashing.features import Backbone
 from clothlib.hashing.splitdata import ALL_TASKS, SplitData
-from clothlib.hashing.training import _make_step as hashing_step
+from clothlib.hashing.training import training_step as hashing_step
 from clothlib.parsing import MODELS, ParsingConfig, evaluate, load_checkpoint, make_model, predict_scores, train
 from clothlib.results import artifact_path, save_json
 from clothlib.timing import latency

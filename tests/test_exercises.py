@@ -818,7 +818,7 @@ def test_the_library_train_step_is_the_library_s_training_step():
         data = SplitData([str(i) for i in range(10)], batch["consumer"][:, None], batch["shop"][:, None],
                          batch["ids"], batch["categories"], batch["targets"])
         model.train()
-        loss, _ = training._make_step(config, data)(model, (torch.arange(10),))
+        loss, _ = training.training_step(config, data)(model, (torch.arange(10),))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

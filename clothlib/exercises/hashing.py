@@ -521,7 +521,7 @@ def library_train_step(model, batch: dict, optimiser, margin: float, weights: di
     if mistake != "eval":
         model.train()
     net = {"detached": _DetachedCodes, "tasks": _NoTasks}.get(mistake, lambda net: net)(model)
-    loss, numbers = training._make_step(config, data)(net, (torch.arange(items),))
+    loss, numbers = training.training_step(config, data)(net, (torch.arange(items),))
     if mistake == "step first":
         optimiser.zero_grad()
         optimiser.step()

@@ -459,7 +459,7 @@ def library_train_one_epoch(model, batches, optimiser, base_lr: float, step0: in
     from pathlib import Path
 
     from .. import engine
-    from ..parsing.training import _pixel_step
+    from ..parsing.training import pixel_step
 
     for group in optimiser.param_groups:
         group["lr"] = group["initial_lr"] = base_lr
@@ -468,10 +468,10 @@ def library_train_one_epoch(model, batches, optimiser, base_lr: float, step0: in
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(step0):
             scheduler.step()
-    pixel_step, losses = _pixel_step("cross_entropy"), []
+    library_step, losses = pixel_step("cross_entropy"), []
 
     def step(model, batch):
-        loss, numbers = pixel_step(model, batch)
+        loss, numbers = library_step(model, batch)
         losses.append(loss.item())
         return loss, numbers
 

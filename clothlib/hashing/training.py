@@ -29,7 +29,7 @@ def _on_device(data: SplitData, device) -> SplitData:
                                targets=devices.to_device(data.targets, device))
 
 
-def _make_step(config: HashingConfig, data: SplitData):
+def training_step(config: HashingConfig, data: SplitData):
     """The training step: a batch of items -> their consumer and shop views (a random mirror
     variant of each) -> eq. 4 over all pairs of the 2N views + eq. 5 on every view."""
     def step(model: HashingNet, batch):
@@ -75,7 +75,7 @@ def train(config: HashingConfig, out: str | os.PathLike | None = None, progress:
         return {f"val_{k}": v for k, v in evaluate_views(model, val).items()}
 
     return harness.train_run(config, out, kind="hashing", model=model, loader=loader, optimizer=optimizer,
-                             step=_make_step(config, data), validate=validate,
+                             step=training_step(config, data), validate=validate,
                              finish=(lambda model: fit_quantiser(model, data, config.seed)) if model.quantiser.fits
                              else None,
                              desc=f"{config.model} {config.bits} bits", in_features=data.consumer.shape[-1],

@@ -33,7 +33,7 @@ def _release_fields(config: ParsingConfig) -> dict:
             "splits": {"train": config.train_split, "val": config.val_split}}
 
 
-def _pixel_step(loss_name: str):
+def pixel_step(loss_name: str):
     """The training step for the loss ``loss_name``: the loss to minimise, and the pixel accuracy."""
     loss_fn = pixel_loss(loss_name)
 
@@ -84,7 +84,7 @@ def train(config: ParsingConfig, out: str | os.PathLike, progress: bool = True) 
         return {f"val_{key}": summary[key] for key in SUMMARY_METRICS}
 
     return harness.train_run(config, out, kind=KIND, model=model, loader=loader, optimizer=optimizer,
-                             step=_pixel_step(config.loss), validate=validate, desc=config.model,
+                             step=pixel_step(config.loss), validate=validate, desc=config.model,
                              **_release_fields(config))
 
 
